@@ -1,0 +1,185 @@
+// Allocation from one range set, with host-local's semantics (allocator/allocator.go, range_iter.go): requested
+// addresses, the duplicate (id, ifname) check, and round-robin iteration after last_reserved_ip.N that skips each
+// range's gateway, wraps, and tries the last reserved address last. Which addresses are free comes from a bitmap
+// built from the lease names; the exclusive create of the lease file stays the arbiter.
+import { AllocError, E } from "../cni/errors.js";
+import type { IpConfig } from "../cni/result.js";
+import { type Addr, formatIP, parseIP, sameAddr } from "../net/ip.js";
+import { type RangeSet, formatRangeSet, rangeContains, rangeIndexFor, rangeSize } from "../net/range.js";
+import { type OffsetSet, offsetSetFor } from "./bitmap.js";
+import { type Store, goTrim, ownerKey } from "./store.js";
+
+/** The leases of a network directory as one invocation sees them: names parsed once, contents read on demand. */
+export class LeaseView {
+  private readonly parsed = new Map<string, Addr | null>();
+  private readonly contents = new Map<string, string | null>();
+  constructor(private readonly store: Store) {}
+
+  /** Lease names in lexical order (host-local walks the directory so), with their addresses. */
+  *leases(): Generator<[string, Addr]> {
+    for (const name of this.store.names()) {
+      const ip = this.addrOf(name);
+      if (ip) yield [name, ip];
+    }
+  }
+
+  addrOf(name: string): Addr | null {
+    let ip = this.parsed.get(name);
+    if (ip === undefined) {
+      ip = parseIP(name);
+      // a lease file is named by Go's canonical form; "010.0.0.1" or an upper-case IPv6 name is not one
+      if (ip && formatIP(ip) !== name) ip = null;
+      this.parsed.set(name, ip);
+    }
+    return ip;
+  }
+
+  owner(name: string): string | null {
+    if (!this.contents.has(name)) this.contents.set(name, this.store.readLease(name));
+    return this.contents.get(name)!;
+  }
+
+  /** Leases held by (id, ifname), or by the legacy id-only key, in lexical order (Store.GetByID). */
+  heldBy(id: string, ifname: string, within: (ip: Addr) => boolean = () => true): Addr[] {
+    const key = ownerKey(id, ifname);
+    const legacy = goTrim(id);
+    const out: Addr[] = [];
+    for (const [name, ip] of this.leases()) {
+      if (!within(ip)) continue;
+      const content = this.owner(name);
+      if (content === null) continue;
+      const t = goTrim(content);
+      if (t === key || t === legacy) out.push(ip);
+    }
+    return out;
+  }
+}
+
+/** The taken addresses of one range set: one offset set per range. */
+export class RangeSetPool {
+  readonly taken: OffsetSet[];
+  constructor(readonly set: RangeSet) {
+    this.taken = set.map((r) => offsetSetFor(rangeSize(r)));
+  }
+  mark(ip: Addr, taken = true): void {
+    const ri = rangeIndexFor(this.set, ip);
+    if (ri < 0) return;
+    const off = ip.n - this.set[ri]!.rangeStart.n;
+    if (taken) this.taken[ri]!.add(off);
+    else this.taken[ri]!.delete(off);
+  }
+  addrAt(ri: number, off: bigint): Addr {
+    const start = this.set[ri]!.rangeStart;
+    return { v6: start.v6, n: start.n + off };
+  }
+  /** Offset of range ri's gateway inside the range, or -1n when the gateway lies outside it. */
+  gatewayOffset(ri: number): bigint {
+    const r = this.set[ri]!;
+    return rangeContains(r, r.gateway) ? r.gateway.n - r.rangeStart.n : -1n;
+  }
+
+  /**
+   * Free candidates in host-local's iteration order: from the address after `last` (when it lies in the set),
+   * otherwise from the first range's start, through every range once, wrapping, each range's gateway skipped.
+   */
+  *candidates(last: Addr | null): Generator<[number, bigint]> {
+    const n = this.set.length;
+    let ri = 0;
+    let first = 0n;
+    const lastRi = last ? rangeIndexFor(this.set, last) : -1;
+    if (last && lastRi >= 0) {
+      ri = lastRi;
+      first = last.n - this.set[ri]!.rangeStart.n + 1n;
+      if (first >= this.taken[ri]!.size) {
+        ri = (ri + 1) % n;
+        first = 0n;
+      }
+    }
+    // segments: [first, end] of ri, then every other range whole, then [0, first-1] of ri
+    const segments: [number, bigint, bigint][] = [[ri, first, this.taken[ri]!.size - 1n]];
+    for (let k = 1; k < n; k++) {
+      const rk = (ri + k) % n;
+      segments.push([rk, 0n, this.taken[rk]!.size - 1n]);
+    }
+    if (first > 0n) segments.push([ri, 0n, first - 1n]);
+    for (const [r, from, to] of segments) {
+      const gw = this.gatewayOffset(r);
+      let cur = from;
+      while (cur <= to) {
+        const free = this.taken[r]!.nextClear(cur, to);
+        if (free < 0n) break;
+        cur = free + 1n;
+        if (free !== gw) yield [r, free];
+      }
+    }
+  }
+}
+
+export class Allocator {
+  private readonly pool: RangeSetPool;
+  constructor(
+    private readonly set: RangeSet,
+    private readonly rangeId: number,
+    private readonly store: Store,
+    private readonly view: LeaseView,
+  ) {
+    this.pool = new RangeSetPool(set);
+    for (const [, ip] of view.leases()) this.pool.mark(ip);
+  }
+
+  private config(ip: Addr, ri: number): IpConfig {
+    const r = this.set[ri]!;
+    return { address: { ip, prefix: r.subnet.prefix, maskBits: r.subnet.maskBits }, gateway: r.gateway };
+  }
+
+  private reserve(ip: Addr, owner: string): boolean {
+    const name = formatIP(ip);
+    if (!this.store.reserve(name, owner)) return false;
+    this.store.setLastReserved(this.rangeId, name);
+    return true;
+  }
+
+  /** IPAllocator.Get; throws AllocError with host-local's message. */
+  get(id: string, ifname: string, requested: Addr | null): IpConfig {
+    const owner = ownerKey(id, ifname);
+    if (requested) {
+      const ri = rangeIndexFor(this.set, requested);
+      if (sameAddr(requested, this.set[ri]!.gateway)) throw new AllocError(E.isGateway(formatIP(requested)));
+      if (!this.reserve(requested, owner))
+        throw new AllocError(E.requestedTaken(formatIP(requested), formatRangeSet(this.set)));
+      return this.config(requested, ri);
+    }
+    const inSet = (ip: Addr) => rangeIndexFor(this.set, ip) >= 0;
+    for (const held of this.view.heldBy(id, ifname, inSet)) throw new AllocError(E.duplicate(formatIP(held), id));
+
+    const lastText = this.store.lastReserved(this.rangeId);
+    const last = lastText === null ? null : parseIP(lastText);
+    for (const [ri, off] of this.pool.candidates(last)) {
+      const ip = this.pool.addrAt(ri, off);
+      if (this.reserve(ip, owner)) return this.config(ip, ri);
+      this.pool.mark(ip); // taken behind the bitmap's back: the file system said so, believe it
+    }
+    throw new AllocError(E.exhausted(formatRangeSet(this.set)));
+  }
+}
+
+/**
+ * Store.ReleaseByID as host-local calls it `times` times in a row: each pass removes the leases of (id, ifname),
+ * or, when there are none, the legacy id-only ones. Two passes or more therefore remove both kinds.
+ */
+export function releaseById(store: Store, view: LeaseView, id: string, ifname: string, times: number): void {
+  const key = ownerKey(id, ifname);
+  const legacy = goTrim(id);
+  const current: string[] = [];
+  const old: string[] = [];
+  for (const [name] of view.leases()) {
+    const content = view.owner(name);
+    if (content === null) continue;
+    const t = goTrim(content);
+    if (t === key) current.push(name);
+    else if (t === legacy) old.push(name);
+  }
+  if (times <= 0) return;
+  for (const name of current) store.remove(name);
+  if (current.length === 0 || times >= 2) for (const name of old) store.remove(name);
+}

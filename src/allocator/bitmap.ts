@@ -1,0 +1,81 @@
+// Which addresses of one range are taken, by offset from the range's first address. A dense bitmap for ranges
+// up to DENSE_LIMIT addresses (an IPv4 /12 is 128 KiB of bits); beyond that (an IPv6 /64) a sparse set of the
+// taken offsets, which only ever holds as many entries as there are leases.
+export interface OffsetSet {
+  readonly size: bigint;
+  has(off: bigint): boolean;
+  add(off: bigint): void;
+  delete(off: bigint): void;
+  /** The first offset in [from, to] that is not taken, or -1n. */
+  nextClear(from: bigint, to: bigint): bigint;
+  count(): number;
+}
+
+export const DENSE_LIMIT = 1n << 20n;
+
+export class DenseBitmap implements OffsetSet {
+  private readonly words: Uint32Array;
+  private taken = 0;
+  constructor(readonly size: bigint) {
+    this.words = new Uint32Array(Math.ceil(Number(size) / 32));
+  }
+  has(off: bigint): boolean {
+    const i = Number(off);
+    return (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+  add(off: bigint): void {
+    const i = Number(off);
+    const bit = 1 << (i & 31);
+    if ((this.words[i >>> 5]! & bit) === 0) this.taken++;
+    this.words[i >>> 5]! |= bit;
+  }
+  delete(off: bigint): void {
+    const i = Number(off);
+    const bit = 1 << (i & 31);
+    if ((this.words[i >>> 5]! & bit) !== 0) this.taken--;
+    this.words[i >>> 5]! &= ~bit;
+  }
+  nextClear(from: bigint, to: bigint): bigint {
+    let i = Number(from);
+    const last = Math.min(Number(to), Number(this.size) - 1);
+    while (i <= last) {
+      const word = this.words[i >>> 5]!;
+      if (word === 0xffffffff) {
+        i = (i | 31) + 1; // whole word taken: jump to the next one
+        continue;
+      }
+      if ((word & (1 << (i & 31))) === 0) return BigInt(i);
+      i++;
+    }
+    return -1n;
+  }
+  count(): number {
+    return this.taken;
+  }
+}
+
+export class SparseSet implements OffsetSet {
+  private readonly taken = new Set<bigint>();
+  constructor(readonly size: bigint) {}
+  has(off: bigint): boolean {
+    return this.taken.has(off);
+  }
+  add(off: bigint): void {
+    this.taken.add(off);
+  }
+  delete(off: bigint): void {
+    this.taken.delete(off);
+  }
+  nextClear(from: bigint, to: bigint): bigint {
+    const last = to < this.size - 1n ? to : this.size - 1n;
+    for (let i = from; i <= last; i++) if (!this.taken.has(i)) return i; // at most count()+1 steps
+    return -1n;
+  }
+  count(): number {
+    return this.taken.size;
+  }
+}
+
+export function offsetSetFor(size: bigint): OffsetSet {
+  return size <= DENSE_LIMIT ? new DenseBitmap(size) : new SparseSet(size);
+}

@@ -1,0 +1,227 @@
+// host-local's LoadIPAMConfig: the whole plugin config from stdin plus CNI_ARGS, decoded with Go's rules and
+// validated in host-local's order ('ipam' key, CNI_ARGS, requested IPs, ranges), with its messages.
+import { CniError, E } from "../cni/errors.js";
+import { versionAtLeast } from "../cni/version.js";
+import { type Addr, type Cidr, formatIP, parseCIDR, parseIP } from "../net/ip.js";
+import {
+  type RangeSet,
+  type RawRange,
+  RangeError_,
+  canonicalizeRangeSet,
+  rangeSetsOverlap,
+} from "../net/range.js";
+import { parseEnvArgs, parseRequestedIP } from "./args.js";
+import { HardError, type Schema, TypeError_, goDecode, goErrorText } from "./gojson.js";
+
+export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
+
+export interface Route {
+  dst: Cidr;
+  gw?: Addr;
+}
+
+export interface IpamConfig {
+  name: string;
+  cniVersion: string;
+  dataDir: string;
+  resolvConf: string;
+  rangeSets: RangeSet[];
+  routes: Route[];
+  /** Addresses asked for by IP=, args.cni.ips and runtimeConfig.ips, in that order, without repeats. */
+  requested: Addr[];
+}
+
+// --- the Go types host-local decodes into, with the names Go prints in its errors ---
+const netIP: Schema = {
+  t: "text",
+  goType: "net.IP",
+  parse: (s) => {
+    if (s === "") return undefined;
+    const ip = parseIP(s);
+    if (!ip) throw new HardError(`invalid IP address: ${s}`);
+    return ip;
+  },
+};
+const ipNet: Schema = {
+  t: "custom",
+  onNull: true,
+  parse: (raw) => {
+    if (typeof raw !== "string" && raw !== null) throw new TypeError_(kindOf(raw), "string");
+    const s = raw ?? "";
+    const c = parseCIDR(s);
+    if (!c) throw new HardError(`invalid CIDR address: ${s}`);
+    return c;
+  },
+};
+/** pkg/ip.IP in args.cni.ips and runtimeConfig.ips: "" decodes to a nil address, rejected later. */
+const cniIP: Schema = {
+  t: "text",
+  goType: "*ip.IP",
+  parse: (s) => {
+    if (s === "") return NIL_IP;
+    const ip = parseRequestedIP(s);
+    if (!ip) throw new HardError(`invalid IP address ${s}`);
+    return ip;
+  },
+};
+const NIL_IP = Symbol("nil IP");
+const rangeFields = { rangeStart: netIP, rangeEnd: netIP, subnet: ipNet, gateway: netIP };
+const rangeSets: Schema = {
+  t: "slice",
+  goType: "[]allocator.RangeSet",
+  elem: {
+    t: "slice",
+    goType: "allocator.RangeSet",
+    elem: { t: "struct", goType: "allocator.Range", name: "Range", fields: rangeFields },
+  },
+};
+const routeInner: Schema = {
+  t: "struct",
+  goType: "types.route",
+  name: "route",
+  fields: { dst: ipNet, gw: netIP },
+};
+const route: Schema = { t: "custom", onNull: false, parse: (raw) => goDecode(raw, routeInner) };
+const ipList: Schema = { t: "slice", goType: "[]*ip.IP", elem: cniIP };
+const netSchema: Schema = {
+  t: "struct",
+  goType: "allocator.Net",
+  name: "Net",
+  fields: {
+    name: { t: "string" },
+    cniVersion: { t: "string" },
+    ipam: {
+      t: "struct",
+      goType: "allocator.IPAMConfig",
+      name: "IPAMConfig",
+      fields: {
+        ...rangeFields,
+        Name: { t: "string" },
+        type: { t: "string" },
+        routes: { t: "slice", goType: "[]*types.Route", elem: route },
+        dataDir: { t: "string" },
+        resolvConf: { t: "string" },
+        ranges: rangeSets,
+      },
+    },
+    runtimeConfig: {
+      t: "struct",
+      goType:
+        'struct { IPRanges []allocator.RangeSet "json:\\"ipRanges,omitempty\\""; IPs []*ip.IP "json:\\"ips,omitempty\\"" }',
+      name: "",
+      fields: { ipRanges: rangeSets, ips: ipList },
+    },
+    args: {
+      t: "struct",
+      goType: 'struct { A *allocator.IPAMArgs "json:\\"cni\\"" }',
+      name: "",
+      fields: {
+        cni: { t: "struct", goType: "allocator.IPAMArgs", name: "IPAMArgs", fields: { ips: ipList } },
+      },
+    },
+  },
+};
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "boolean") return "bool";
+  return typeof v;
+}
+
+interface DecodedRoute {
+  dst?: Cidr;
+  gw?: Addr;
+}
+interface DecodedNet {
+  name?: string;
+  cniVersion?: string;
+  ipam?: RawRange & {
+    routes?: (DecodedRoute | undefined)[];
+    dataDir?: string;
+    resolvConf?: string;
+    ranges?: (RawRange | undefined)[][];
+  };
+  runtimeConfig?: { ipRanges?: (RawRange | undefined)[][]; ips?: unknown[] };
+  args?: { cni?: { ips?: unknown[] } };
+}
+
+/** Decodes `parsed` (the stdin JSON) into host-local's Net; Go's decode errors become code 999. */
+function decodeNet(parsed: unknown): DecodedNet {
+  try {
+    return goDecode(parsed, netSchema) as DecodedNet;
+  } catch (e) {
+    if (e instanceof TypeError_ || e instanceof HardError) throw E.goJson(goErrorText(e));
+    throw e;
+  }
+}
+
+/** A missing range object or missing entries become empty objects, which fail as host-local's do. */
+const rawSet = (set: (RawRange | undefined)[] | undefined): RawRange[] => (set ?? []).map((r) => r ?? {});
+
+export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
+  const n = decodeNet(parsed);
+  const ipam = n.ipam;
+  if (!ipam) throw E.ipamMissing();
+
+  const wanted: unknown[] = [];
+  const env = parseEnvArgs(envArgs);
+  if (env.ip) wanted.push(env.ip);
+  wanted.push(...(n.args?.cni?.ips ?? []), ...(n.runtimeConfig?.ips ?? []));
+  const requested: Addr[] = [];
+  const seen = new Set<string>();
+  for (const w of wanted) {
+    if (w === NIL_IP || w === undefined) throw E.cannotUnderstandIp(E.rangeMsg.notV4NorV6("<nil>"));
+    const ip = w as Addr;
+    const key = formatIP(ip);
+    if (!seen.has(key)) {
+      seen.add(key);
+      requested.push(ip);
+    }
+  }
+
+  const raws: RawRange[][] = [];
+  for (const s of n.runtimeConfig?.ipRanges ?? []) raws.push(rawSet(s));
+  if (ipam.subnet) raws.push([{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }]);
+  for (const s of ipam.ranges ?? []) raws.push(rawSet(s));
+  if (raws.length === 0) throw E.noRanges();
+
+  const cniVersion = n.cniVersion ?? "";
+  const sets: RangeSet[] = [];
+  let v4 = 0;
+  let v6 = 0;
+  raws.forEach((raw, i) => {
+    let set;
+    try {
+      set = canonicalizeRangeSet(raw);
+    } catch (e) {
+      if (e instanceof RangeError_) throw E.invalidRangeSet(i, e.message);
+      throw e;
+    }
+    // host-local walks a range whose start lies past its end out of the subnet; refuse such a range up front
+    for (const r of set)
+      if (r.rangeStart.n > r.rangeEnd.n) throw E.rangeStartAfterEnd(i, formatIP(r.rangeStart), formatIP(r.rangeEnd));
+    if (set[0]!.rangeStart.v6) v6++;
+    else v4++;
+    sets.push(set);
+  });
+  if ((v4 > 1 || v6 > 1) && !versionAtLeast(cniVersion, "0.3.0")) throw E.tooManyPerFamily(cniVersion);
+  for (let i = 0; i < sets.length - 1; i++)
+    for (let j = i + 1; j < sets.length; j++) if (rangeSetsOverlap(sets[i]!, sets[j]!)) throw E.rangeSetsOverlap(i, j);
+
+  const routes: Route[] = (ipam.routes ?? []).map((r, i) => {
+    if (!r || !r.dst) throw E.routeWithoutDst(i);
+    return r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst };
+  });
+
+  return {
+    name: n.name ?? "",
+    cniVersion,
+    dataDir: ipam.dataDir || DEFAULT_DATA_DIR,
+    resolvConf: ipam.resolvConf ?? "",
+    rangeSets: sets,
+    routes,
+    requested,
+  };
+}
+
+export { CniError };
