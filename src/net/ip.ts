@@ -1,7 +1,15 @@
 // Addresses as Go's net package sees them: the same strict parsing (dotted quad without leading zeros, IPv6
 // without zones, v4-mapped IPv6 folded to IPv4) and the same text form, so that lease file names and messages
 // match host-local's byte for byte. Values are bigints; IPv4 and IPv6 are told apart by `v6`.
-import ipaddr from "ipaddr.js";
+import type * as IpaddrModule from "ipaddr.js";
+
+// ipaddr.js parses and prints IPv6; it is loaded on first use, because evaluating it costs ~1.4 ms of start-up
+// and most clusters' ADD never sees an IPv6 address. IPv4 is a dotted quad and is done here.
+let ipaddrModule: typeof IpaddrModule | undefined;
+function ipaddr(): typeof IpaddrModule {
+  ipaddrModule ??= require("ipaddr.js") as typeof IpaddrModule;
+  return ipaddrModule;
+}
 
 export interface Addr {
   readonly v6: boolean;
@@ -21,23 +29,27 @@ export function bitsOf(a: Addr): 32 | 128 {
   return a.v6 ? 128 : 32;
 }
 
+const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
+
 function parseV4(s: string): Addr | null {
-  if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
-  let n = 0n;
-  for (const part of s.split(".")) {
-    if (part.length > 1 && part[0] === "0") return null; // Go rejects leading zeros
-    n = (n << 8n) | BigInt(Number(part));
+  const m = DOTTED_QUAD.exec(s); // Go: four decimal parts, no leading zeros, each at most 255
+  if (!m) return null;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = Number(m[i]);
+    if (part > 255) return null;
+    n = n * 256 + part;
   }
-  return { v6: false, n };
+  return { v6: false, n: BigInt(n) };
 }
 
 function parseV6(s: string): Addr | null {
-  if (s.includes("%") || !ipaddr.IPv6.isValid(s)) return null;
+  if (s.includes("%") || !ipaddr().IPv6.isValid(s)) return null;
   const lastColon = s.lastIndexOf(":");
   const tail = s.slice(lastColon + 1);
   if (tail.includes(".") && parseV4(tail) === null) return null;
   let n = 0n;
-  for (const b of ipaddr.IPv6.parse(s).toByteArray()) n = (n << 8n) | BigInt(b);
+  for (const b of ipaddr().IPv6.parse(s).toByteArray()) n = (n << 8n) | BigInt(b);
   if (n >> 32n === 0xffffn) return { v6: false, n: n & 0xffffffffn }; // ::ffff:a.b.c.d is IPv4 to Go
   return { v6: true, n };
 }
@@ -77,7 +89,7 @@ export function formatIP(a: Addr): string {
     parts[i] = Number(n & 0xffffn);
     n >>= 16n;
   }
-  return new ipaddr.IPv6(parts).toRFC5952String();
+  return new (ipaddr().IPv6)(parts).toRFC5952String();
 }
 
 /** Go's IPNet.String(): the address as stored (host bits kept) and the prefix length. */

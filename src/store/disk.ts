@@ -18,12 +18,16 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
 import type { Store } from "../allocator/store.js";
 import { CniError, E, goErrText } from "../cni/errors.js";
 import { FileLock } from "./lock.js";
 
 const LEASE_MODE = 0o600;
+
+/** filepath.Join for our two-part paths; node:path would cost start-up for one call. */
+export function join(...parts: string[]): string {
+  return parts.join("/").replace(/\/{2,}/g, "/");
+}
 const MAX_LEASE_BYTES = 64 * 1024;
 /** Our own files live beside the networks, never inside one: host-local reads every file in a network dir. */
 export const STATE_DIR = ".local-ipam";

@@ -1,6 +1,5 @@
 // flock(2) on <dir>/lock, the very lock host-local takes, so that both plugins can share one directory.
 // In the compiled binary (Bun) through bun:ffi; under Node (unit tests) through flock(1) on the shared fd.
-import { spawnSync } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { E } from "../cni/errors.js";
 
@@ -30,7 +29,6 @@ interface Flock {
 let impl: Flock | undefined;
 
 function bunFlock(): Flock {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ffi = require("bun:ffi");
   const libc = ffi.dlopen("libc.so.6", {
     flock: { args: ["i32", "i32"], returns: "i32" },
@@ -45,6 +43,8 @@ function bunFlock(): Flock {
 }
 
 function nodeFlock(): Flock {
+  // loaded only under Node: child_process costs milliseconds of start-up in the compiled binary
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   return {
     flock(fd, op) {
       const args = op & LOCK_UN ? ["-u", "3"] : ["-x", "-n", "3"];
