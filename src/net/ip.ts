@@ -47,7 +47,13 @@ function parseV6(s: string): Addr | null {
   if (s.includes("%") || !ipaddr().IPv6.isValid(s)) return null;
   const lastColon = s.lastIndexOf(":");
   const tail = s.slice(lastColon + 1);
-  if (tail.includes(".") && parseV4(tail) === null) return null;
+  if (tail.includes(".")) {
+    // an embedded dotted quad becomes two hex groups: ipaddr.js would read "::1.2.3.4" as v4-mapped, Go does not
+    const v4 = parseV4(tail);
+    if (v4 === null) return null;
+    const n4 = Number(v4.n);
+    s = `${s.slice(0, lastColon + 1)}${(n4 >>> 16).toString(16)}:${(n4 & 0xffff).toString(16)}`;
+  }
   let n = 0n;
   for (const b of ipaddr().IPv6.parse(s).toByteArray()) n = (n << 8n) | BigInt(b);
   if (n >> 32n === 0xffffn) return { v6: false, n: n & 0xffffffffn }; // ::ffff:a.b.c.d is IPv4 to Go
