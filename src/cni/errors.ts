@@ -38,7 +38,7 @@ export const E = {
   missingEnv: (names: string[]) => make(Code.InvalidEnv, `required env variables [${names.join(",")}] missing`),
   unknownCommand: (cmd: string) => make(Code.InvalidEnv, `unknown CNI_COMMAND: ${cmd}`),
   missingContainerId: () => make(Code.UnknownContainer, "missing containerID"),
-  badContainerId: () => make(Code.InvalidEnv, "invalid characters in containerID"),
+  badContainerId: (id: string) => make(Code.InvalidEnv, "invalid characters in containerID", id),
   emptyIfname: () => make(Code.InvalidEnv, "interface name is empty"),
   longIfname: () =>
     make(Code.InvalidEnv, "interface name is too long", "interface name should be less than 16 characters"),
@@ -50,7 +50,7 @@ export const E = {
   badConfigJson: (err: string) => make(Code.DecodingFailure, `error unmarshall network config: ${err}`),
   badVersionJson: (err: string) => make(Code.DecodingFailure, `decoding version from network config: ${err}`),
   missingNetworkName: () => make(Code.InvalidNetworkConfig, "missing network name"),
-  badNetworkName: () => make(Code.InvalidNetworkConfig, "invalid characters found in network name"),
+  badNetworkName: (name: string) => make(Code.InvalidNetworkConfig, "invalid characters found in network name", name),
   incompatibleVersion: (config: string, supported: readonly string[]) =>
     make(
       Code.IncompatibleVersion,

@@ -46,7 +46,7 @@ const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateContainerId(id: string): void {
   if (id === "") throw E.missingContainerId();
-  if (!CONTAINER_ID.test(id)) throw E.badContainerId();
+  if (!CONTAINER_ID.test(id)) throw E.badContainerId(id);
 }
 
 export function validateIfname(name: string): void {
@@ -107,7 +107,7 @@ function parseAndValidateConfig(stdin: string): unknown {
   }
   const { name } = decodeField(parsed, nameSchema, E.badConfigJson);
   if (!name) throw E.missingNetworkName();
-  if (!isValidNetworkName(name)) throw E.badNetworkName();
+  if (!isValidNetworkName(name)) throw E.badNetworkName(name);
   return parsed;
 }
 
