@@ -117,13 +117,37 @@ export function goErrorText(e: unknown): string {
 
 const MAX_DEPTH = 10000; // Go's scanner limit
 
-/** JSON.parse with Go's syntax error messages ("invalid character 'x' looking for beginning of value"). */
+/** The bracket that first nests deeper than Go's limit, or null; strings skipped, linear, allocation-free. */
+function tooDeep(text: string): string | null {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > MAX_DEPTH) return text[i]!;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return null;
+}
+
+/**
+ * JSON.parse with Go's syntax error messages ("invalid character 'x' looking for beginning of value") and Go's
+ * nesting limit, which also keeps the recursive decoder below far from any stack limit.
+ */
 export function parseJsonGo(text: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw new HardError(goSyntaxError(text) ?? "invalid JSON");
   }
+  const bracket = tooDeep(text);
+  if (bracket) throw new HardError(`invalid character ${quoteChar(bracket)} exceeded max depth`);
+  return parsed;
 }
 
 function quoteChar(c: string): string {
@@ -205,7 +229,7 @@ export function goSyntaxError(s: string): string | null {
     if (i >= s.length) return end;
     const c = s[i]!;
     if (c === "{" || c === "[") {
-      if (stack.length >= MAX_DEPTH) return "exceeded max depth";
+      if (stack.length >= MAX_DEPTH) return bad("exceeded max depth");
       stack.push(c);
       i++;
       return null;
