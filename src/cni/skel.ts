@@ -85,8 +85,19 @@ function readStdin(): string {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-const nameSchema: Schema = { t: "struct", goType: "", name: "", fields: { name: { t: "string" } } };
-const versionSchema: Schema = { t: "struct", goType: "", name: "", fields: { cniVersion: { t: "string" } } };
+// the anonymous structs skel and libcni's version decoder unmarshal into, named as Go prints them
+const nameSchema: Schema = {
+  t: "struct",
+  goType: 'struct { Name string "json:\\"name\\"" }',
+  name: "",
+  fields: { name: { t: "string" } },
+};
+const versionSchema: Schema = {
+  t: "struct",
+  goType: 'struct { CNIVersion string "json:\\"cniVersion\\"" }',
+  name: "",
+  fields: { cniVersion: { t: "string" } },
+};
 
 function decodeField(parsed: unknown, schema: Schema, wrap: (msg: string) => CniError): Record<string, string> {
   try {

@@ -150,11 +150,15 @@ export function parseJsonGo(text: string): unknown {
   return parsed;
 }
 
+/** Go's quoteChar: strconv.Quote of one character, in single quotes. */
 function quoteChar(c: string): string {
   if (c === "'") return "'\\''";
   if (c === '"') return "'\"'";
-  const q = JSON.stringify(c);
-  return `'${q.slice(1, -1)}'`;
+  const named: Record<string, string> = { "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\" };
+  if (named[c]) return `'${named[c]}'`;
+  const code = c.charCodeAt(0);
+  if (code < 0x20 || code === 0x7f) return `'\\x${code.toString(16).padStart(2, "0")}'`;
+  return `'${c}'`;
 }
 
 /** Scans like Go's encoding/json scanner and returns its first complaint, or null if the text is valid. */
