@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine (root): the reference plugin host-local (the
+# oracle of the differential tests) and flock(1). Does nothing when all is present.
+set -euo pipefail
+need=()
+[ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+command -v flock >/dev/null || need+=(util-linux)
+command -v mkfifo >/dev/null || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test setup: missing ${need[*]}; run as root or apt-get install them" >&2
+    exit 1
+  fi
+  echo "test setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+[ -d node_modules ] || npm ci --no-audit --no-fund
