@@ -77,6 +77,7 @@ const scenarios: Scenario[] = [
     ),
     expectStatuses: [0, 0, 0],
   })),
+  { name: "dual stack with routes of both families, CHECK and DEL", steps: steps(dual, add(), check(), add("b"), del(), check(), add("c")) },
   {
     name: "two IPv4 range sets are fine from 0.3.0",
     steps: steps(cfg({ ranges: [[{ subnet: "10.20.0.0/24" }], [{ subnet: "10.21.0.0/24" }]] }, {}, "0.3.1"), add()),
