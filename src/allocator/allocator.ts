@@ -115,6 +115,45 @@ export class RangeSetPool {
   }
 }
 
+/** A lease that may be taken over: written before the current boot, so its network namespace is gone. */
+export interface StaleLease {
+  name: string;
+  ip: Addr;
+  rangeIndex: number;
+  mtimeMs: number;
+}
+
+/**
+ * Leases of the set written before `before` (ms since the epoch), oldest first, gateways excepted. A network
+ * namespace does not survive a reboot, so such a lease's container is gone even if no DEL ever came.
+ */
+export function staleLeases(set: RangeSet, view: LeaseView, store: Store, before: number | null): StaleLease[] {
+  if (before === null) return [];
+  const out: StaleLease[] = [];
+  for (const [name, ip] of view.leases()) {
+    const ri = rangeIndexFor(set, ip);
+    if (ri < 0 || sameAddr(ip, set[ri]!.gateway)) continue;
+    const mtimeMs = store.mtimeMs(name);
+    if (mtimeMs !== null && mtimeMs < before) out.push({ name, ip, rangeIndex: ri, mtimeMs });
+  }
+  return out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.ip.n < b.ip.n ? -1 : 1));
+}
+
+/** STATUS: can this range set serve an ADD (a free address, or a stale lease to take over)? */
+export function canServe(set: RangeSet, view: LeaseView, store: Store, staleBefore: number | null): boolean {
+  const pool = new RangeSetPool(set);
+  for (const [, ip] of view.leases()) pool.mark(ip);
+  if (!pool.candidates(null).next().done) return true;
+  return staleLeases(set, view, store, staleBefore).length > 0;
+}
+
+export interface AllocatorOptions {
+  /** Leases last written before this time (ms since the epoch) may be taken over when the set is full. */
+  reclaimBefore: number | null;
+  /** Where to say what was taken over; the command prints it on stderr. */
+  notes: string[];
+}
+
 export class Allocator {
   private readonly pool: RangeSetPool;
   constructor(
@@ -122,6 +161,7 @@ export class Allocator {
     private readonly rangeId: number,
     private readonly store: Store,
     private readonly view: LeaseView,
+    private readonly options: AllocatorOptions = { reclaimBefore: null, notes: [] },
   ) {
     this.pool = new RangeSetPool(set);
     for (const [, ip] of view.leases()) this.pool.mark(ip);
@@ -158,6 +198,15 @@ export class Allocator {
       const ip = this.pool.addrAt(ri, off);
       if (this.reserve(ip, owner)) return this.config(ip, ri);
       this.pool.mark(ip); // taken behind the bitmap's back: the file system said so, believe it
+    }
+    // full: free addresses always come first; only now take over the oldest lease from before the boot
+    const stale = staleLeases(this.set, this.view, this.store, this.options.reclaimBefore)[0];
+    if (stale) {
+      const previous = goTrim(this.view.owner(stale.name) ?? "").replace("\r\n", "/");
+      this.store.replace(stale.name, owner);
+      this.store.setLastReserved(this.rangeId, stale.name);
+      this.options.notes.push(E.reclaimedNote(stale.name, previous, new Date(stale.mtimeMs).toISOString()));
+      return this.config(stale.ip, stale.rangeIndex);
     }
     throw new AllocError(E.exhausted(formatRangeSet(this.set)));
   }

@@ -8,6 +8,10 @@ export interface Store {
   reserve(name: string, owner: string): boolean;
   /** Removes the lease `name`; false when it was already gone. */
   remove(name: string): boolean;
+  /** Replaces the content of the lease `name` with `owner`, whole or not at all. */
+  replace(name: string, owner: string): void;
+  /** Last modification of the lease `name` (ms since the epoch), or null when it is not a regular file. */
+  mtimeMs(name: string): number | null;
   /** The raw content of last_reserved_ip.<rangeId>, or null. */
   lastReserved(rangeId: number): string | null;
   setLastReserved(rangeId: number, ip: string): void;

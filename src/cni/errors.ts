@@ -61,8 +61,15 @@ export const E = {
   checkNotAllowed: () => make(Code.IncompatibleVersion, "config version does not allow CHECK"),
   commandNeedsVersion: (cmd: string, version: string) =>
     make(Code.IncompatibleVersion, `config version does not allow ${cmd}`, `${cmd} needs cniVersion ${version} or later`),
-  notYetImplemented: (cmd: string) =>
-    make(Code.InvalidEnv, `CNI_COMMAND ${cmd} is not implemented by this version of local-ipam`),
+  badAttachments: (key: string, why: string) => make(Code.InvalidNetworkConfig, `invalid ${key}: ${why}`),
+  gcFailed: (errs: string[]) =>
+    make(Code.IOFailure, `GC could not remove ${errs.length} lease${errs.length === 1 ? "" : "s"}`, errs.join("; ")),
+  statusExhausted: (sets: { index: number; set: string }[]) =>
+    make(
+      Code.NotAvailable,
+      sets.map((s) => `no IP addresses available in range set ${s.index}: ${s.set}`).join("; "),
+      "every address is leased and none was written before the last boot",
+    ),
 
   // configuration (host-local's allocator/config.go and range.go wording)
   goJson: (msg: string) => make(Code.Internal, msg),
@@ -109,6 +116,8 @@ export const E = {
   failedRange: (idx: number, err: string) => make(Code.Internal, `failed to allocate for range ${idx}: ${err}`),
   leftoverRequested: (ips: string[]) =>
     make(Code.Internal, `failed to allocate all requested IPs: ${ips.join(" ")}`),
+  reclaimedNote: (ip: string, previous: string, written: string) =>
+    `local-ipam: range set full; reclaimed ${ip} from ${previous || "an unknown owner"}, whose lease was written ${written}, before the last boot`,
   notFound: (id: string) => make(Code.Internal, `host-local: Failed to find address added by container ${id}`),
   releaseFailed: (errs: string[]) => make(Code.Internal, errs.join(";")),
 

@@ -7,7 +7,8 @@ import { loadIpamConfig } from "../config/ipam.js";
 import { parseResolvConf } from "../config/resolvconf.js";
 import { type Addr, formatIP } from "../net/ip.js";
 import { rangeSetContains } from "../net/range.js";
-import { NetworkStore, readConfigFile } from "../store/disk.js";
+import { writeAll } from "../cni/output.js";
+import { NetworkStore, bootTimeMs, readConfigFile } from "../store/disk.js";
 import { lockTimeoutMs } from "../store/lock.js";
 
 export function cmdAdd(args: CmdArgs): unknown {
@@ -18,6 +19,7 @@ export function cmdAdd(args: CmdArgs): unknown {
   const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env));
   try {
     const view = new LeaseView(store);
+    const options = { reclaimBefore: conf.reclaimAfterReboot ? bootTimeMs() : null, notes: [] as string[] };
     const requested: Addr[] = [...conf.requested];
     let reserved = 0;
     // host-local releases by (id, ifname) once per range set already served; so do we, for the same leftovers
@@ -26,7 +28,7 @@ export function cmdAdd(args: CmdArgs): unknown {
       const i = requested.findIndex((ip) => rangeSetContains(set, ip));
       const wanted = i >= 0 ? requested.splice(i, 1)[0]! : null;
       try {
-        result.ips.push(new Allocator(set, idx, store, view).get(args.containerId, args.ifname, wanted));
+        result.ips.push(new Allocator(set, idx, store, view, options).get(args.containerId, args.ifname, wanted));
       } catch (e) {
         rollback();
         if (e instanceof AllocError) throw E.failedRange(idx, e.message);
@@ -39,6 +41,7 @@ export function cmdAdd(args: CmdArgs): unknown {
       throw E.leftoverRequested(requested.map(formatIP));
     }
     store.commit();
+    for (const note of options.notes) writeAll(2, `${note}\n`);
   } finally {
     store.close();
   }

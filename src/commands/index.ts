@@ -1,18 +1,9 @@
 // The CNI verbs local-ipam answers.
-import { E } from "../cni/errors.js";
 import type { Commands } from "../cni/skel.js";
 import { cmdAdd } from "./add.js";
 import { cmdCheck } from "./check.js";
 import { cmdDel } from "./del.js";
+import { cmdGc } from "./gc.js";
+import { cmdStatus } from "./status.js";
 
-export const commands: Commands = {
-  ADD: cmdAdd,
-  DEL: cmdDel,
-  CHECK: cmdCheck,
-  GC: () => {
-    throw E.notYetImplemented("GC");
-  },
-  STATUS: () => {
-    throw E.notYetImplemented("STATUS");
-  },
-};
+export const commands: Commands = { ADD: cmdAdd, DEL: cmdDel, CHECK: cmdCheck, GC: cmdGc, STATUS: cmdStatus };

@@ -5,6 +5,7 @@
 
 export type Schema =
   | { t: "string" }
+  | { t: "bool" }
   | { t: "any" }
   /** An encoding.TextUnmarshaler such as net.IP: a JSON string handed to `parse`, which may throw a HardError. */
   | { t: "text"; goType: string; parse: (s: string) => unknown }
@@ -78,6 +79,8 @@ class Decoder {
         return v;
       case "string":
         return typeof v === "string" ? v : this.mismatch(v, "string");
+      case "bool":
+        return typeof v === "boolean" ? v : this.mismatch(v, "bool");
       case "text":
         return typeof v === "string" ? s.parse(v) : this.mismatch(v, s.goType);
       case "slice":

@@ -29,6 +29,8 @@ export interface IpamConfig {
   routes: Route[];
   /** Addresses asked for by IP=, args.cni.ips and runtimeConfig.ips, in that order, without repeats. */
   requested: Addr[];
+  /** When a range set is full, take over the oldest lease written before the current boot (default true). */
+  reclaimAfterReboot: boolean;
 }
 
 // --- the Go types host-local decodes into, with the names Go prints in its errors ---
@@ -102,6 +104,7 @@ const netSchema: Schema = {
         dataDir: { t: "string" },
         resolvConf: { t: "string" },
         ranges: rangeSets,
+        reclaimAfterReboot: { t: "bool" },
       },
     },
     runtimeConfig: {
@@ -140,6 +143,7 @@ interface DecodedNet {
     dataDir?: string;
     resolvConf?: string;
     ranges?: (RawRange | undefined)[][];
+    reclaimAfterReboot?: boolean;
   };
   runtimeConfig?: { ipRanges?: (RawRange | undefined)[][]; ips?: unknown[] };
   args?: { cni?: { ips?: unknown[] } };
@@ -221,6 +225,7 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     rangeSets: sets,
     routes,
     requested,
+    reclaimAfterReboot: ipam.reclaimAfterReboot ?? true,
   };
 }
 

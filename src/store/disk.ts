@@ -84,6 +84,13 @@ export function readConfigFile(path: string): string {
   }
 }
 
+/** The wall-clock time of the current boot, from btime in /proc/stat (ms since the epoch), or null. */
+export function bootTimeMs(): number | null {
+  const stat = readSmallFile("/proc/stat", 1 << 20);
+  const m = stat && /^btime (\d+)$/m.exec(stat);
+  return m ? Number(m[1]) * 1000 : null;
+}
+
 export class NetworkStore implements Store {
   private sorted: string[] | null = null;
   private tmp: { owner: string; path: string } | null = null;
@@ -99,11 +106,28 @@ export class NetworkStore implements Store {
 
   /** Creates <dataDir>/<network> (0755) if needed and takes its lock. */
   static open(dataDir: string, network: string, lockTimeoutMs: number): NetworkStore {
+    return NetworkStore.openDir(dataDir, network, lockTimeoutMs, true)!;
+  }
+
+  /** Like open, but returns null instead of creating a network directory that does not exist. */
+  static openExisting(dataDir: string, network: string, lockTimeoutMs: number): NetworkStore | null {
+    return NetworkStore.openDir(dataDir, network, lockTimeoutMs, false);
+  }
+
+  private static openDir(dataDir: string, network: string, lockTimeoutMs: number, create: boolean): NetworkStore | null {
     const dir = join(dataDir, network);
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      if (create) mkdirSync(dir, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw ioError("mkdir", dir, e);
+    }
+    if (!create) {
+      try {
+        lstatSync(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+        throw ioError("lstat", dir, e);
+      }
     }
     let isLink = false;
     try {
@@ -235,14 +259,48 @@ export class NetworkStore implements Store {
   }
 
   remove(name: string): boolean {
+    return this.removeReporting(name) === null; // host-local swallows release errors, to release all it can
+  }
+
+  /** Removes the lease `name`; null on success (or when it was already gone), else what went wrong. */
+  removeReporting(name: string): string | null {
+    const path = join(this.dir, name);
     try {
-      unlinkSync(join(this.dir, name));
-    } catch {
-      return false; // host-local swallows release errors too, to release as much as it can
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+      return `remove ${path}: ${goErrText(e)}`;
     }
     this.changed = true;
     this.noteRemoved(name);
-    return true;
+    return null;
+  }
+
+  replace(name: string, owner: string): void {
+    this.ensureStateDir();
+    const tmp = this.tmpPath();
+    this.writeWhole(tmp, owner, constants.O_CREAT | constants.O_EXCL);
+    const target = join(this.dir, name);
+    try {
+      renameSync(tmp, target); // atomic: readers see the old owner or the new one, never a mix
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* gone */
+      }
+      throw ioError("rename", target, e);
+    }
+    this.changed = true;
+  }
+
+  mtimeMs(name: string): number | null {
+    try {
+      const st = lstatSync(join(this.dir, name));
+      return st.isFile() ? st.mtimeMs : null;
+    } catch {
+      return null;
+    }
   }
 
   lastReserved(rangeId: number): string | null {

@@ -39,11 +39,12 @@ describe("protocol basics", () => {
     const r = run(LOCAL_IPAM, { command: "VERSION" }, "this is not JSON");
     expect(r.stdout).toBe('{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n');
   });
-  it("answers GC and STATUS with a clear error until they are implemented", () => {
+  it("needs only CNI_COMMAND and CNI_PATH for GC and STATUS", () => {
+    const bare = { CNI_CONTAINERID: null, CNI_NETNS: null, CNI_IFNAME: null };
     for (const command of ["GC", "STATUS"]) {
-      const r = run(LOCAL_IPAM, { command }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0"));
-      expect(r.status).toBe(1);
-      expect(r.json).toEqual({ code: 4, msg: `CNI_COMMAND ${command} is not implemented by this version of local-ipam` });
+      expect(run(LOCAL_IPAM, { command, env: bare }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0")).status).toBe(0);
+      const r = run(LOCAL_IPAM, { command, env: { ...bare, CNI_PATH: null } }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0"));
+      expect(r.json).toEqual({ code: 4, msg: "required env variables [CNI_PATH] missing" });
     }
   });
   it("refuses GC and STATUS below cniVersion 1.1.0", () => {

@@ -27,6 +27,14 @@ class MemStore implements Store {
   remove(name: string) {
     return this.files.delete(name);
   }
+  mtimes = new Map<string, number>();
+  replace(name: string, owner: string) {
+    this.files.set(name, owner);
+    this.mtimes.set(name, Date.now());
+  }
+  mtimeMs(name: string) {
+    return this.files.has(name) ? (this.mtimes.get(name) ?? Date.now()) : null;
+  }
   lastReserved(id: number) {
     return this.last.get(id) ?? null;
   }
@@ -199,5 +207,51 @@ describe("Allocator", () => {
     store.last.set(0, "fd00:1::ffff:ffff:ffff:ffff");
     const b = new Allocator(big, 0, store, new LeaseView(store));
     expect(formatIP(b.get("b", "eth0", null).address.ip)).toBe("fd00:1::3"); // wrapped past the end and skipped ::1, ::2
+  });
+});
+
+describe("reclaiming leases from before the boot", () => {
+  const set = canonicalizeRangeSet([{ subnet: parseCIDR("10.9.0.0/29")! }]); // .2 - .6 usable
+  const BOOT = 1_700_000_000_000;
+  const full = () => {
+    const store = new MemStore();
+    for (const [i, t] of [BOOT + 5, BOOT - 300, BOOT + 9, BOOT - 900, BOOT + 1].entries()) {
+      store.files.set(`10.9.0.${i + 2}`, `old${i}\r\neth0`);
+      store.mtimes.set(`10.9.0.${i + 2}`, t);
+    }
+    return store;
+  };
+  const opts = (before: number | null) => ({ reclaimBefore: before, notes: [] as string[] });
+
+  it("takes over the oldest pre-boot lease only when the set is full, and says so", () => {
+    const store = full();
+    const o = opts(BOOT);
+    const got = new Allocator(set, 0, store, new LeaseView(store), o).get("new", "eth0", null);
+    expect(formatIP(got.address.ip)).toBe("10.9.0.5");
+    expect(store.files.get("10.9.0.5")).toBe("new\r\neth0");
+    expect(store.last.get(0)).toBe("10.9.0.5");
+    expect(o.notes).toHaveLength(1);
+    expect(o.notes[0]).toContain("reclaimed 10.9.0.5 from old3/eth0");
+  });
+  it("uses a free address before any stale lease", () => {
+    const store = full();
+    store.files.delete("10.9.0.6");
+    const got = new Allocator(set, 0, store, new LeaseView(store), opts(BOOT)).get("new", "eth0", null);
+    expect(formatIP(got.address.ip)).toBe("10.9.0.6");
+  });
+  it("is off without a boot time (reclaimAfterReboot: false)", () => {
+    const store = full();
+    expect(() => new Allocator(set, 0, store, new LeaseView(store), opts(null)).get("new", "eth0", null)).toThrow(
+      "no IP addresses available in range set",
+    );
+  });
+  it("STATUS: a full set can serve only if it holds a stale lease", async () => {
+    const { canServe } = await import("../../src/allocator/allocator.js");
+    const store = full();
+    expect(canServe(set, new LeaseView(store), store, BOOT)).toBe(true);
+    expect(canServe(set, new LeaseView(store), store, BOOT - 1000)).toBe(false);
+    expect(canServe(set, new LeaseView(store), store, null)).toBe(false);
+    store.files.delete("10.9.0.2");
+    expect(canServe(set, new LeaseView(store), store, null)).toBe(true);
   });
 });
