@@ -7,31 +7,20 @@ import type { IpConfig } from "../cni/result.js";
 import { type Addr, formatIP, parseIP, sameAddr } from "../net/ip.js";
 import { type RangeSet, formatRangeSet, rangeContains, rangeIndexFor, rangeSize } from "../net/range.js";
 import { type OffsetSet, offsetSetFor } from "./bitmap.js";
-import { type Store, goTrim, ownerKey } from "./store.js";
+import type { LeaseTable } from "./lease-table.js";
+import { type Store, goTrim, leaseAddr, ownerKey } from "./store.js";
 
-/** The leases of a network directory as one invocation sees them: names parsed once, contents read on demand. */
+/**
+ * The leases as one invocation sees them: the store's table answers which addresses are used and which addresses
+ * an owner may hold; every owner answer is checked against the lease file itself, and a disagreement (an index
+ * that missed a change) rebuilds the table from the files before answering.
+ */
 export class LeaseView {
-  private readonly parsed = new Map<string, Addr | null>();
   private readonly contents = new Map<string, string | null>();
   constructor(private readonly store: Store) {}
 
-  /** Lease names in lexical order (host-local walks the directory so), with their addresses. */
-  *leases(): Generator<[string, Addr]> {
-    for (const name of this.store.names()) {
-      const ip = this.addrOf(name);
-      if (ip) yield [name, ip];
-    }
-  }
-
-  addrOf(name: string): Addr | null {
-    let ip = this.parsed.get(name);
-    if (ip === undefined) {
-      ip = parseIP(name);
-      // a lease file is named by Go's canonical form; "010.0.0.1" or an upper-case IPv6 name is not one
-      if (ip && formatIP(ip) !== name) ip = null;
-      this.parsed.set(name, ip);
-    }
-    return ip;
+  get table(): LeaseTable {
+    return this.store.table();
   }
 
   owner(name: string): string | null {
@@ -39,19 +28,32 @@ export class LeaseView {
     return this.contents.get(name)!;
   }
 
+  /** Lease names whose trimmed owner is exactly `key`, in lexical order (host-local walks the directory so). */
+  owned(key: string, within: (ip: Addr) => boolean = () => true): string[] {
+    for (let attempt = 0; ; attempt++) {
+      const found: string[] = [];
+      let stale = false;
+      for (const ip of this.store.table().candidatesFor(key)) {
+        if (!within(ip)) continue;
+        const name = formatIP(ip);
+        const content = this.owner(name);
+        if (content !== null && goTrim(content) === key) found.push(name);
+        else stale = true; // a hash collision, or an index that missed a change
+      }
+      if (!stale || attempt > 0) return found.sort();
+      this.contents.clear();
+      this.store.rescan();
+    }
+  }
+
   /** Leases held by (id, ifname), or by the legacy id-only key, in lexical order (Store.GetByID). */
   heldBy(id: string, ifname: string, within: (ip: Addr) => boolean = () => true): Addr[] {
-    const key = ownerKey(id, ifname);
-    const legacy = goTrim(id);
-    const out: Addr[] = [];
-    for (const [name, ip] of this.leases()) {
-      if (!within(ip)) continue;
-      const content = this.owner(name);
-      if (content === null) continue;
-      const t = goTrim(content);
-      if (t === key || t === legacy) out.push(ip);
-    }
-    return out;
+    const names = new Set([...this.owned(ownerKey(id, ifname), within), ...this.owned(goTrim(id), within)]);
+    return [...names].sort().map((n) => leaseAddr(n)!);
+  }
+
+  forget(name: string): void {
+    this.contents.delete(name);
   }
 }
 
@@ -60,6 +62,14 @@ export class RangeSetPool {
   readonly taken: OffsetSet[];
   constructor(readonly set: RangeSet) {
     this.taken = set.map((r) => offsetSetFor(rangeSize(r)));
+  }
+  /** Marks every used address of the set, from the lease table (a binary search per range). */
+  markFrom(table: LeaseTable): this {
+    this.set.forEach((r, ri) => {
+      const base = r.rangeStart.n;
+      table.forEachIn(r.rangeStart, r.rangeEnd, (n) => this.taken[ri]!.add(n - base));
+    });
+    return this;
   }
   mark(ip: Addr, taken = true): void {
     const ri = rangeIndexFor(this.set, ip);
@@ -130,19 +140,21 @@ export interface StaleLease {
 export function staleLeases(set: RangeSet, view: LeaseView, store: Store, before: number | null): StaleLease[] {
   if (before === null) return [];
   const out: StaleLease[] = [];
-  for (const [name, ip] of view.leases()) {
-    const ri = rangeIndexFor(set, ip);
-    if (ri < 0 || sameAddr(ip, set[ri]!.gateway)) continue;
-    const mtimeMs = store.mtimeMs(name);
-    if (mtimeMs !== null && mtimeMs < before) out.push({ name, ip, rangeIndex: ri, mtimeMs });
-  }
+  set.forEach((r, ri) => {
+    view.table.forEachIn(r.rangeStart, r.rangeEnd, (n) => {
+      const ip = { v6: r.rangeStart.v6, n };
+      if (sameAddr(ip, r.gateway)) return;
+      const name = formatIP(ip);
+      const mtimeMs = store.mtimeMs(name);
+      if (mtimeMs !== null && mtimeMs < before) out.push({ name, ip, rangeIndex: ri, mtimeMs });
+    });
+  });
   return out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.ip.n < b.ip.n ? -1 : 1));
 }
 
 /** STATUS: can this range set serve an ADD (a free address, or a stale lease to take over)? */
 export function canServe(set: RangeSet, view: LeaseView, store: Store, staleBefore: number | null): boolean {
-  const pool = new RangeSetPool(set);
-  for (const [, ip] of view.leases()) pool.mark(ip);
+  const pool = new RangeSetPool(set).markFrom(view.table);
   if (!pool.candidates(null).next().done) return true;
   return staleLeases(set, view, store, staleBefore).length > 0;
 }
@@ -163,8 +175,7 @@ export class Allocator {
     private readonly view: LeaseView,
     private readonly options: AllocatorOptions = { reclaimBefore: null, notes: [] },
   ) {
-    this.pool = new RangeSetPool(set);
-    for (const [, ip] of view.leases()) this.pool.mark(ip);
+    this.pool = new RangeSetPool(set).markFrom(view.table);
   }
 
   private config(ip: Addr, ri: number): IpConfig {
@@ -175,6 +186,7 @@ export class Allocator {
   private reserve(ip: Addr, owner: string): boolean {
     const name = formatIP(ip);
     if (!this.store.reserve(name, owner)) return false;
+    this.view.forget(name);
     this.store.setLastReserved(this.rangeId, name);
     return true;
   }
@@ -202,10 +214,12 @@ export class Allocator {
     // full: free addresses always come first; only now take over the oldest lease from before the boot
     const stale = staleLeases(this.set, this.view, this.store, this.options.reclaimBefore)[0];
     if (stale) {
-      const previous = goTrim(this.view.owner(stale.name) ?? "").replace("\r\n", "/");
-      this.store.replace(stale.name, owner);
+      const before = this.view.owner(stale.name);
+      const previous = before === null ? null : goTrim(before);
+      this.store.replace(stale.name, owner, previous);
+      this.view.forget(stale.name);
       this.store.setLastReserved(this.rangeId, stale.name);
-      this.options.notes.push(E.reclaimedNote(stale.name, previous, new Date(stale.mtimeMs).toISOString()));
+      this.options.notes.push(E.reclaimedNote(stale.name, (previous ?? "").replace("\r\n", "/"), new Date(stale.mtimeMs).toISOString()));
       return this.config(stale.ip, stale.rangeIndex);
     }
     throw new AllocError(E.exhausted(formatRangeSet(this.set)));
@@ -217,18 +231,10 @@ export class Allocator {
  * or, when there are none, the legacy id-only ones. Two passes or more therefore remove both kinds.
  */
 export function releaseById(store: Store, view: LeaseView, id: string, ifname: string, times: number): void {
+  if (times <= 0) return;
   const key = ownerKey(id, ifname);
   const legacy = goTrim(id);
-  const current: string[] = [];
-  const old: string[] = [];
-  for (const [name] of view.leases()) {
-    const content = view.owner(name);
-    if (content === null) continue;
-    const t = goTrim(content);
-    if (t === key) current.push(name);
-    else if (t === legacy) old.push(name);
-  }
-  if (times <= 0) return;
-  for (const name of current) store.remove(name);
-  if (current.length === 0 || times >= 2) for (const name of old) store.remove(name);
+  const current = view.owned(key);
+  for (const name of current) store.remove(name, key);
+  if (current.length === 0 || times >= 2) for (const name of view.owned(legacy)) store.remove(name, legacy);
 }

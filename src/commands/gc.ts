@@ -1,7 +1,6 @@
 // GC (CNI 1.1): remove every lease whose attachment the runtime no longer knows. The list comes in
 // cni.dev/valid-attachments (libcni >= 1.2 also sends it as cni.dev/attachments). No list at all means "no
 // information": nothing is removed. Only lease files are touched, never lock, last_reserved_ip.N or our own state.
-import { LeaseView } from "../allocator/allocator.js";
 import { goTrim, ownerKey } from "../allocator/store.js";
 import { E } from "../cni/errors.js";
 import type { CmdArgs } from "../cni/skel.js";
@@ -41,14 +40,11 @@ export function cmdGc(args: CmdArgs): null {
   const keepLegacy = new Set(attachments.map((a) => goTrim(a.containerID)));
   const errors: string[] = [];
   try {
-    const view = new LeaseView(store);
-    for (const [name] of [...view.leases()]) {
-      const content = view.owner(name);
-      if (content === null) continue; // not a regular file: not ours to judge
-      const owner = goTrim(content);
+    for (const { name, owner } of store.scan()) {
+      if (owner === null) continue; // not a regular file: not ours to judge
       const live = owner.includes("\r\n") ? keep.has(owner) : keepLegacy.has(owner);
       if (live) continue;
-      const err = store.removeReporting(name);
+      const err = store.removeReporting(name, owner);
       if (err) errors.push(err);
     }
     store.commit();

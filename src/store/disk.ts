@@ -15,10 +15,13 @@ import {
   readSync,
   readdirSync,
   renameSync,
+  statSync,
   unlinkSync,
+  utimesSync,
   writeSync,
 } from "node:fs";
-import type { Store } from "../allocator/store.js";
+import { LeaseTable } from "../allocator/lease-table.js";
+import { type NamedLease, type Store, goTrim, leaseAddr } from "../allocator/store.js";
 import { CniError, E, goErrText } from "../cni/errors.js";
 import { FileLock } from "./lock.js";
 
@@ -29,6 +32,7 @@ export function join(...parts: string[]): string {
   return parts.join("/").replace(/\/{2,}/g, "/");
 }
 const MAX_LEASE_BYTES = 64 * 1024;
+const MAX_INDEX_BYTES = 256 << 20;
 /** Our own files live beside the networks, never inside one: host-local reads every file in a network dir. */
 export const STATE_DIR = ".local-ipam";
 
@@ -49,8 +53,8 @@ function readFd(fd: number, limit: number): string {
   return buf.toString("utf8", 0, len);
 }
 
-/** Reads a small regular file without following a symlink or blocking on a FIFO; null if it is not one. */
-export function readSmallFile(path: string, limit: number): string | null {
+/** Reads a regular file without following a symlink or blocking on a FIFO; null if it is not one. */
+export function readSmallFileBuffer(path: string, limit: number): Buffer | null {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -58,12 +62,32 @@ export function readSmallFile(path: string, limit: number): string | null {
     return null;
   }
   try {
-    return fstatSync(fd).isFile() ? readFd(fd, limit) : null;
+    const st = fstatSync(fd);
+    if (!st.isFile()) return null;
+    // the size is a hint only: files in /proc say 0; grow until end of file or the limit
+    let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(st.size + 1, 4096)));
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        if (buf.length >= limit) break;
+        const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 4));
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, len, buf.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    return buf.subarray(0, len);
   } catch {
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+export function readSmallFile(path: string, limit: number): string | null {
+  return readSmallFileBuffer(path, limit)?.toString("utf8") ?? null;
 }
 
 /** A file the config names (resolvConf), with Go's error text on failure as host-local reports it. */
@@ -91,12 +115,21 @@ export function bootTimeMs(): number | null {
   return m ? Number(m[1]) * 1000 : null;
 }
 
+/** How the index names the state of the network directory it describes. */
+function dirStamp(dir: string): string {
+  const st = statSync(dir, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.mtimeNs}`;
+}
+
 export class NetworkStore implements Store {
-  private sorted: string[] | null = null;
+  private tbl: LeaseTable | null = null;
+  private rebuilt = false;
   private tmp: { owner: string; path: string } | null = null;
   private tmpCounter = 0;
   private changed = false;
   private stateReady = false;
+  /** How many times this invocation rebuilt the table from the lease files (for tests and metrics). */
+  rebuilds = 0;
 
   private constructor(
     readonly dir: string,
@@ -121,18 +154,11 @@ export class NetworkStore implements Store {
     } catch (e) {
       throw ioError("mkdir", dir, e);
     }
-    if (!create) {
-      try {
-        lstatSync(dir);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw ioError("lstat", dir, e);
-      }
-    }
     let isLink = false;
     try {
       isLink = lstatSync(dir).isSymbolicLink();
     } catch (e) {
+      if (!create && (e as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw ioError("lstat", dir, e);
     }
     if (isLink) throw E.symlinkRefused(dir);
@@ -146,40 +172,50 @@ export class NetworkStore implements Store {
     return new NetworkStore(dir, join(dataDir, STATE_DIR, network), lock);
   }
 
-  names(): readonly string[] {
-    if (!this.sorted) {
-      try {
-        this.sorted = readdirSync(this.dir).sort();
-      } catch (e) {
-        throw ioError("readdir", this.dir, e);
-      }
-    }
-    return this.sorted;
+  private get indexPath(): string {
+    return join(this.stateDir, "index");
   }
 
-  private noteAdded(name: string): void {
-    const names = this.names() as string[];
-    let lo = 0;
-    let hi = names.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (names[mid]! < name) lo = mid + 1;
-      else hi = mid;
+  table(): LeaseTable {
+    if (this.tbl) return this.tbl;
+    const raw = readSmallFileBuffer(this.indexPath, MAX_INDEX_BYTES);
+    const loaded = raw && LeaseTable.decode(raw);
+    if (loaded && loaded.stamp === dirStamp(this.dir)) {
+      this.tbl = loaded.table;
+      return this.tbl;
     }
-    if (names[lo] !== name) names.splice(lo, 0, name);
+    return this.rescan();
   }
 
-  private noteRemoved(name: string): void {
-    const names = this.names() as string[];
-    const i = names.indexOf(name);
-    if (i >= 0) names.splice(i, 1);
+  rescan(): LeaseTable {
+    this.tbl = LeaseTable.fromScan(this.scan());
+    this.rebuilt = true;
+    this.rebuilds++;
+    return this.tbl;
+  }
+
+  scan(): NamedLease[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).sort();
+    } catch (e) {
+      throw ioError("readdir", this.dir, e);
+    }
+    const out: NamedLease[] = [];
+    for (const name of names) {
+      const ip = leaseAddr(name);
+      if (!ip) continue;
+      const content = this.readLease(name);
+      out.push({ name, ip, owner: content === null ? null : goTrim(content) });
+    }
+    return out;
   }
 
   readLease(name: string): string | null {
     return readSmallFile(join(this.dir, name), MAX_LEASE_BYTES);
   }
 
-  /** Our per-network state directory; temporary files left by a killed run are removed (we hold the lock). */
+  /** Our per-network state directory (index, rebuild count, temporary files); leftovers of a killed run go. */
   private ensureStateDir(): void {
     if (this.stateReady) return;
     try {
@@ -191,13 +227,13 @@ export class NetworkStore implements Store {
     this.stateReady = true;
   }
 
-  private writeWhole(path: string, content: string, flags: number): void {
+  private writeWhole(path: string, content: string | Buffer, flags: number, sync = true): void {
     const fd = openSync(path, flags | constants.O_WRONLY | constants.O_NOFOLLOW, LEASE_MODE);
     try {
-      const buf = Buffer.from(content, "utf8");
+      const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
     } catch (e) {
       closeSync(fd);
       try {
@@ -254,29 +290,29 @@ export class NetworkStore implements Store {
       }
     }
     this.changed = true;
-    this.noteAdded(name);
+    this.table().add(leaseAddr(name)!, goTrim(owner));
     return true;
   }
 
-  remove(name: string): boolean {
-    return this.removeReporting(name) === null; // host-local swallows release errors, to release all it can
+  remove(name: string, owner: string | null): boolean {
+    return this.removeReporting(name, owner) === null; // host-local swallows release errors, to release all it can
   }
 
   /** Removes the lease `name`; null on success (or when it was already gone), else what went wrong. */
-  removeReporting(name: string): string | null {
+  removeReporting(name: string, owner: string | null): string | null {
     const path = join(this.dir, name);
     try {
       unlinkSync(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-      return `remove ${path}: ${goErrText(e)}`;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return `remove ${path}: ${goErrText(e)}`;
     }
     this.changed = true;
-    this.noteRemoved(name);
+    const ip = leaseAddr(name);
+    if (ip) this.table().remove(ip, owner);
     return null;
   }
 
-  replace(name: string, owner: string): void {
+  replace(name: string, owner: string, previous: string | null): void {
     this.ensureStateDir();
     const tmp = this.tmpPath();
     this.writeWhole(tmp, owner, constants.O_CREAT | constants.O_EXCL);
@@ -292,6 +328,9 @@ export class NetworkStore implements Store {
       throw ioError("rename", target, e);
     }
     this.changed = true;
+    const ip = leaseAddr(name)!;
+    this.table().remove(ip, previous);
+    this.table().add(ip, goTrim(owner));
   }
 
   mtimeMs(name: string): number | null {
@@ -308,16 +347,10 @@ export class NetworkStore implements Store {
   }
 
   setLastReserved(rangeId: number, ip: string): void {
-    const name = `last_reserved_ip.${rangeId}`;
-    const target = join(this.dir, name);
+    const target = join(this.dir, `last_reserved_ip.${rangeId}`);
     this.ensureStateDir();
     const path = this.tmpPath();
-    const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, LEASE_MODE);
-    try {
-      writeSync(fd, ip);
-    } finally {
-      closeSync(fd);
-    }
+    this.writeWhole(path, ip, constants.O_CREAT | constants.O_EXCL, false);
     try {
       renameSync(path, target); // replaces, never follows, whatever sits at that name
     } catch (e) {
@@ -330,20 +363,54 @@ export class NetworkStore implements Store {
       this.writeWhole(target, ip, constants.O_CREAT | constants.O_TRUNC);
     }
     this.changed = true;
-    this.noteAdded(name);
   }
 
-  /** Makes every change durable (directory fsync) before a result is printed. */
+  /**
+   * Makes every change durable (directory fsync) before a result is printed, then records the directory's state
+   * in the index. Our own changes end with the directory's mtime set to a moment two seconds ago: any later
+   * create or unlink by someone else (host-local, a person) stamps the current time, which cannot be that value,
+   * so the index is never taken for current after a foreign change, however coarse the kernel's clock tick.
+   */
   commit(): void {
     this.dropTmp();
-    if (!this.changed) return;
-    const fd = openSync(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    if (this.changed) {
+      const fd = openSync(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (!this.tbl || (!this.changed && !this.rebuilt)) return;
     try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      if (this.changed) {
+        const when = Date.now() / 1000 - 2 - Math.random() / 2;
+        utimesSync(this.dir, when, when);
+      }
+      this.ensureStateDir();
+      const tmp = this.tmpPath();
+      this.writeWhole(tmp, this.tbl.encode(dirStamp(this.dir)), constants.O_CREAT | constants.O_EXCL, false);
+      renameSync(tmp, this.indexPath);
+      if (this.rebuilds > 0) this.countRebuilds();
+    } catch {
+      // the index is only a cache: without it the next invocation scans the lease files, as host-local does
+      try {
+        unlinkSync(this.indexPath);
+      } catch {
+        /* none */
+      }
     }
     this.changed = false;
+    this.rebuilt = false;
+  }
+
+  /** How often the index had to be rebuilt from the lease files, kept for `local-ipam metrics`. */
+  private countRebuilds(): void {
+    const path = join(this.stateDir, "rebuilds");
+    const before = Number(readSmallFile(path, 64) ?? "0") || 0;
+    const tmp = this.tmpPath();
+    this.writeWhole(tmp, String(before + this.rebuilds), constants.O_CREAT | constants.O_EXCL, false);
+    renameSync(tmp, path);
   }
 
   close(): void {

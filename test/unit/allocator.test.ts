@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Allocator, LeaseView, RangeSetPool, releaseById } from "../../src/allocator/allocator.js";
 import { DenseBitmap, SparseSet } from "../../src/allocator/bitmap.js";
-import type { Store } from "../../src/allocator/store.js";
+import { LeaseTable } from "../../src/allocator/lease-table.js";
+import { type NamedLease, type Store, goTrim, leaseAddr } from "../../src/allocator/store.js";
 import { type Addr, formatIP, nextAddr, parseCIDR, parseIP, sameAddr } from "../../src/net/ip.js";
 import { type RangeSet, canonicalizeRangeSet, rangeContains, rangeSetContains } from "../../src/net/range.js";
 
@@ -13,8 +14,19 @@ class MemStore implements Store {
   last = new Map<number, string>();
   /** names that exist on "disk" but that names() does not show: a writer behind our back */
   hidden = new Set<string>();
-  names() {
-    return [...this.files.keys()].filter((n) => !this.hidden.has(n)).sort();
+  scan(): NamedLease[] {
+    return [...this.files.keys()]
+      .filter((n) => leaseAddr(n))
+      .sort()
+      .map((name) => ({ name, ip: leaseAddr(name)!, owner: goTrim(this.files.get(name)!) }));
+  }
+  /** like an index that missed the hidden names; rebuilt on each call, as tests edit `files` directly */
+  table() {
+    return LeaseTable.fromScan(this.scan().filter((l) => !this.hidden.has(l.name)));
+  }
+  rescan() {
+    this.hidden.clear();
+    return this.table();
   }
   readLease(name: string) {
     return this.files.get(name) ?? null;
