@@ -10,7 +10,9 @@ export function cmdCheck(args: CmdArgs): null {
   const conf = loadIpamConfig(args.config, args.args);
   const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env));
   try {
-    if (new LeaseView(store).heldBy(args.containerId, args.ifname).length === 0) throw E.notFound(args.containerId);
+    const held = new LeaseView(store).heldBy(args.containerId, args.ifname).length > 0;
+    store.commit(); // keeps a rebuilt index for the next call
+    if (!held) throw E.notFound(args.containerId);
   } finally {
     store.close();
   }

@@ -18,6 +18,7 @@ export function cmdStatus(args: CmdArgs): null {
     const exhausted = conf.rangeSets
       .map((set, index) => ({ index, set }))
       .filter(({ set }) => !canServe(set, view, store, staleBefore));
+    store.commit(); // keeps a rebuilt index for the next call
     if (exhausted.length > 0) throw E.statusExhausted(exhausted.map((x) => ({ index: x.index, set: formatRangeSet(x.set) })));
   } finally {
     store.close();

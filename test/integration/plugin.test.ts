@@ -63,7 +63,7 @@ describe("files on disk", () => {
     expect(mode(join(netDir(), "lock"))).toBe(0o750);
     expect(mode(netDir())).toBe(0o755);
     expect(readdirSync(netDir()).sort()).toEqual(["10.7.0.2", "last_reserved_ip.0", "lock"]);
-    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index"]);
+    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index", "rebuilds"]);
     expect(statSync(join(netDir(), "10.7.0.2")).nlink).toBe(1);
   });
   it("names IPv6 leases as Go prints them", () => {
@@ -75,7 +75,7 @@ describe("files on disk", () => {
     mkdirSync(join(data, ".local-ipam", "testnet"), { recursive: true });
     writeFileSync(join(data, ".local-ipam", "testnet", "tmp.99999.0"), "half");
     expect(run(LOCAL_IPAM, { command: "ADD" }, conf()).status).toBe(0);
-    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index"]);
+    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index", "rebuilds"]);
   });
 });
 
