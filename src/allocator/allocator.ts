@@ -6,7 +6,7 @@ import { AllocError, E } from "../cni/errors.js";
 import type { IpConfig } from "../cni/result.js";
 import { type Addr, formatIP, parseIP, sameAddr } from "../net/ip.js";
 import { type RangeSet, formatRangeSet, rangeContains, rangeIndexFor, rangeSize } from "../net/range.js";
-import { type OffsetSet, offsetSetFor } from "./bitmap.js";
+import { DenseBitmap, type OffsetSet, offsetSetFor } from "./bitmap.js";
 import type { LeaseTable } from "./lease-table.js";
 import { type Store, goTrim, leaseAddr, ownerKey } from "./store.js";
 
@@ -66,8 +66,14 @@ export class RangeSetPool {
   /** Marks every used address of the set, from the lease table (a binary search per range). */
   markFrom(table: LeaseTable): this {
     this.set.forEach((r, ri) => {
+      const taken = this.taken[ri]!;
+      if (!r.rangeStart.v6 && taken instanceof DenseBitmap) {
+        const base = Number(r.rangeStart.n);
+        for (const n of table.v4In(base, Number(r.rangeEnd.n))) taken.addNumber(n - base);
+        return;
+      }
       const base = r.rangeStart.n;
-      table.forEachIn(r.rangeStart, r.rangeEnd, (n) => this.taken[ri]!.add(n - base));
+      table.forEachIn(r.rangeStart, r.rangeEnd, (n) => taken.add(n - base));
     });
     return this;
   }

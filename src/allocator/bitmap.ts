@@ -24,7 +24,9 @@ export class DenseBitmap implements OffsetSet {
     return (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
   }
   add(off: bigint): void {
-    const i = Number(off);
+    this.addNumber(Number(off));
+  }
+  addNumber(i: number): void {
     const bit = 1 << (i & 31);
     if ((this.words[i >>> 5]! & bit) === 0) this.taken++;
     this.words[i >>> 5]! |= bit;

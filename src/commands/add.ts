@@ -1,5 +1,6 @@
 // ADD: one address from every range set (a requested one where asked), all or nothing.
 import { Allocator, LeaseView, releaseById } from "../allocator/allocator.js";
+import { ownerKey } from "../allocator/store.js";
 import { AllocError, E } from "../cni/errors.js";
 import { type Result, resultFor } from "../cni/result.js";
 import type { CmdArgs } from "../cni/skel.js";
@@ -16,7 +17,7 @@ export function cmdAdd(args: CmdArgs): unknown {
   const result: Result = { ips: [], routes: conf.routes, dns: {} };
   if (conf.resolvConf) result.dns = parseResolvConf(readConfigFile(conf.resolvConf));
 
-  const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env));
+  const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env), ownerKey(args.containerId, args.ifname));
   try {
     const view = new LeaseView(store);
     const options = { reclaimBefore: conf.reclaimAfterReboot ? bootTimeMs() : null, notes: [] as string[] };

@@ -6,6 +6,7 @@
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   fsyncSync,
   linkSync,
@@ -131,15 +132,19 @@ export class NetworkStore implements Store {
   /** How many times this invocation rebuilt the table from the lease files (for tests and metrics). */
   rebuilds = 0;
 
+  private lock: FileLock | null = null;
+
   private constructor(
     readonly dir: string,
     private readonly stateDir: string,
-    private readonly lock: FileLock,
   ) {}
 
-  /** Creates <dataDir>/<network> (0755) if needed and takes its lock. */
-  static open(dataDir: string, network: string, lockTimeoutMs: number): NetworkStore {
-    return NetworkStore.openDir(dataDir, network, lockTimeoutMs, true)!;
+  /**
+   * Creates <dataDir>/<network> (0755) if needed and takes its lock. With `owner`, the lease content is written
+   * and fsynced to a temporary file first, outside the lock, so that the lock is held for less time.
+   */
+  static open(dataDir: string, network: string, lockTimeoutMs: number, owner?: string): NetworkStore {
+    return NetworkStore.openDir(dataDir, network, lockTimeoutMs, true, owner)!;
   }
 
   /** Like open, but returns null instead of creating a network directory that does not exist. */
@@ -147,7 +152,13 @@ export class NetworkStore implements Store {
     return NetworkStore.openDir(dataDir, network, lockTimeoutMs, false);
   }
 
-  private static openDir(dataDir: string, network: string, lockTimeoutMs: number, create: boolean): NetworkStore | null {
+  private static openDir(
+    dataDir: string,
+    network: string,
+    lockTimeoutMs: number,
+    create: boolean,
+    owner?: string,
+  ): NetworkStore | null {
     const dir = join(dataDir, network);
     try {
       if (create) mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -162,14 +173,16 @@ export class NetworkStore implements Store {
       throw ioError("lstat", dir, e);
     }
     if (isLink) throw E.symlinkRefused(dir);
-    let lock: FileLock;
+    const store = new NetworkStore(dir, join(dataDir, STATE_DIR, network));
+    if (owner !== undefined) store.prepared(owner);
     try {
-      lock = FileLock.acquire(join(dir, "lock"), lockTimeoutMs);
+      store.lock = FileLock.acquire(join(dir, "lock"), lockTimeoutMs);
     } catch (e) {
+      store.dropTmp();
       if (e instanceof CniError) throw e;
       throw ioError("open", join(dir, "lock"), e);
     }
-    return new NetworkStore(dir, join(dataDir, STATE_DIR, network), lock);
+    return store;
   }
 
   private get indexPath(): string {
@@ -215,12 +228,19 @@ export class NetworkStore implements Store {
     return readSmallFile(join(this.dir, name), MAX_LEASE_BYTES);
   }
 
-  /** Our per-network state directory (index, rebuild count, temporary files); leftovers of a killed run go. */
+  /**
+   * Our per-network state directory (index, rebuild count, temporary files). Temporary files of processes that
+   * no longer exist are leftovers of a killed run and go; another live run's file (written before it took the
+   * lock) stays.
+   */
   private ensureStateDir(): void {
     if (this.stateReady) return;
     try {
       mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-      for (const leftover of readdirSync(this.stateDir)) if (leftover.startsWith("tmp.")) unlinkSync(join(this.stateDir, leftover));
+      for (const leftover of readdirSync(this.stateDir)) {
+        const pid = /^tmp\.(\d+)\./.exec(leftover)?.[1];
+        if (pid && pid !== String(process.pid) && !existsSync(`/proc/${pid}`)) unlinkSync(join(this.stateDir, leftover));
+      }
     } catch (e) {
       throw ioError("mkdir", this.stateDir, e);
     }
@@ -251,7 +271,7 @@ export class NetworkStore implements Store {
   }
 
   /** One fsynced temporary file per owner, linked to as many addresses as the ADD reserves. */
-  private prepared(owner: string): string {
+  prepared(owner: string): string {
     if (this.tmp?.owner === owner) return this.tmp.path;
     this.dropTmp();
     this.ensureStateDir();
@@ -261,7 +281,7 @@ export class NetworkStore implements Store {
     return path;
   }
 
-  private dropTmp(): void {
+  dropTmp(): void {
     if (!this.tmp) return;
     try {
       unlinkSync(this.tmp.path);
@@ -415,6 +435,7 @@ export class NetworkStore implements Store {
 
   close(): void {
     this.dropTmp();
-    this.lock.release();
+    this.lock?.release();
+    this.lock = null;
   }
 }

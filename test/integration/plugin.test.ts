@@ -71,11 +71,12 @@ describe("files on disk", () => {
     expect(r.json.ips[0].address).toBe("2001:db8::1:0:0:2/80");
     expect(existsSync(join(netDir(), "2001:db8::1:0:0:2"))).toBe(true);
   });
-  it("removes temporary files a killed run left in its state directory", () => {
+  it("removes temporary files a killed run left in its state directory, not those of live runs", () => {
     mkdirSync(join(data, ".local-ipam", "testnet"), { recursive: true });
-    writeFileSync(join(data, ".local-ipam", "testnet", "tmp.99999.0"), "half");
+    writeFileSync(join(data, ".local-ipam", "testnet", "tmp.4194399.0"), "half"); // beyond any pid_max
+    writeFileSync(join(data, ".local-ipam", "testnet", `tmp.${process.pid}.0`), "a live run's, before its lock");
     expect(run(LOCAL_IPAM, { command: "ADD" }, conf()).status).toBe(0);
-    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index", "rebuilds"]);
+    expect(readdirSync(join(data, ".local-ipam", "testnet")).sort()).toEqual(["index", "rebuilds", `tmp.${process.pid}.0`]);
   });
 });
 
