@@ -69,7 +69,7 @@ export class RangeSetPool {
       const taken = this.taken[ri]!;
       if (!r.rangeStart.v6 && taken instanceof DenseBitmap) {
         const base = Number(r.rangeStart.n);
-        for (const n of table.v4In(base, Number(r.rangeEnd.n))) taken.addNumber(n - base);
+        taken.addAll(table.v4In(base, Number(r.rangeEnd.n)), base);
         return;
       }
       const base = r.rangeStart.n;

@@ -184,27 +184,27 @@ export class LeaseTable {
 
   static readonly MAGIC = "local-ipam index 1\n";
 
-  encode(stamp: string): Buffer {
+  /**
+   * The index file as pieces to write in order (no copy of the tables): the magic line, a JSON header padded so
+   * that the tables start 4-byte aligned (to be viewed in place when read back), then the four tables.
+   */
+  encode(stamp: string): Uint8Array[] {
     const tables = [this.v4, this.v6, this.owners4, this.owners6].map((r) => r.words);
-    const body = new Uint32Array(tables.reduce((n, t) => n + t.length, 0));
-    let off = 0;
-    for (const t of tables) {
-      body.set(t, off);
-      off += t.length;
-    }
-    const header = JSON.stringify({ stamp, counts: tables.map((t) => t.length), checksum: checksum(body) });
-    return Buffer.concat([Buffer.from(`${LeaseTable.MAGIC}${header}\n`), Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
+    const bytes = tables.map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+    let header = `${LeaseTable.MAGIC}${JSON.stringify({ stamp, counts: tables.map((t) => t.length), checksums: bytes.map(checksum) })}`;
+    header += " ".repeat(3 - (header.length % 4)) + "\n";
+    return [Buffer.from(header, "latin1"), ...bytes];
   }
 
   /** The table and its stamp, or null for anything that is not a whole index of this version. */
-  static decode(buf: Buffer): { table: LeaseTable; stamp: string } | null {
+  static decode(buf: Uint8Array): { table: LeaseTable; stamp: string } | null {
     const magic = Buffer.from(LeaseTable.MAGIC);
-    if (buf.length < magic.length || !buf.subarray(0, magic.length).equals(magic)) return null;
+    if (buf.length < magic.length || !Buffer.from(buf.buffer, buf.byteOffset, magic.length).equals(magic)) return null;
     const nl = buf.indexOf(10, magic.length);
     if (nl < 0) return null;
-    let header: { stamp?: unknown; counts?: unknown; checksum?: unknown };
+    let header: { stamp?: unknown; counts?: unknown; checksums?: unknown };
     try {
-      header = JSON.parse(buf.toString("utf8", magic.length, nl));
+      header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + magic.length, nl - magic.length).toString("latin1"));
     } catch {
       return null;
     }
@@ -215,13 +215,20 @@ export class LeaseTable {
     if (c6! % 4 || co4! % 3 || co6! % 6) return null;
     const total = c4! + c6! + co4! + co6!;
     const bodyStart = nl + 1;
-    if (buf.length !== bodyStart + total * 4) return null;
-    const body = new Uint32Array(total);
-    Buffer.from(body.buffer).set(buf.subarray(bodyStart));
-    if (checksum(body) !== header.checksum) return null;
+    if (buf.length !== bodyStart + total * 4 || !Array.isArray(header.checksums)) return null;
+    // view the tables in place when the body is aligned (it is, as we write it), else copy once
+    const aligned = (buf.byteOffset + bodyStart) % 4 === 0;
+    const body = aligned
+      ? new Uint32Array(buf.buffer, buf.byteOffset + bodyStart, total)
+      : new Uint32Array(new Uint8Array(buf.subarray(bodyStart)).buffer);
     let off = 0;
-    const take = (n: number, width: number) => new Records(body.subarray(off, (off += n)), width);
-    return { table: new LeaseTable(take(c4!, 1), take(c6!, 4), take(co4!, 3), take(co6!, 6)), stamp: header.stamp };
+    const tables: Records[] = [];
+    for (const [k, [n, width]] of ([[c4, 1], [c6, 4], [co4, 3], [co6, 6]] as const).entries()) {
+      const words = body.subarray(off, (off += n!));
+      if (checksum(new Uint8Array(words.buffer, words.byteOffset, words.byteLength)) !== header.checksums[k]) return null;
+      tables.push(new Records(words, width));
+    }
+    return { table: new LeaseTable(tables[0]!, tables[1]!, tables[2]!, tables[3]!), stamp: header.stamp };
   }
 }
 
@@ -229,8 +236,7 @@ export class LeaseTable {
  * A checksum of the body, computed natively: Bun's wyhash in the compiled binary, SHA-1 under Node (tests). A
  * loop in JavaScript over 60,000 leases' words costs milliseconds of cold, interpreted code on every call.
  */
-function checksum(words: Uint32Array): string {
-  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+function checksum(bytes: Uint8Array): string {
   const bun = (globalThis as { Bun?: { hash: (data: Uint8Array) => number | bigint } }).Bun;
   if (bun) return `wy:${bun.hash(bytes).toString(16)}`;
   const { createHash } = require("node:crypto") as typeof import("node:crypto");

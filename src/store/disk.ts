@@ -20,6 +20,7 @@ import {
   unlinkSync,
   utimesSync,
   writeSync,
+  writevSync,
 } from "node:fs";
 import { LeaseTable } from "../allocator/lease-table.js";
 import { type NamedLease, type Store, goTrim, leaseAddr } from "../allocator/store.js";
@@ -266,6 +267,21 @@ export class NetworkStore implements Store {
     closeSync(fd);
   }
 
+  /** Writes `pieces` to a new file with writev, without joining them into one buffer first. */
+  private writePieces(path: string, pieces: Uint8Array[]): void {
+    const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, LEASE_MODE);
+    try {
+      let rest = pieces.filter((p) => p.length > 0);
+      while (rest.length > 0) {
+        let n = writevSync(fd, rest);
+        while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
+        if (n > 0) rest[0] = rest[0]!.subarray(n);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   private tmpPath(): string {
     return join(this.stateDir, `tmp.${process.pid}.${this.tmpCounter++}`);
   }
@@ -409,7 +425,7 @@ export class NetworkStore implements Store {
       }
       this.ensureStateDir();
       const tmp = this.tmpPath();
-      this.writeWhole(tmp, this.tbl.encode(dirStamp(this.dir)), constants.O_CREAT | constants.O_EXCL, false);
+      this.writePieces(tmp, this.tbl.encode(dirStamp(this.dir)));
       renameSync(tmp, this.indexPath);
       if (this.rebuilds > 0) this.countRebuilds();
     } catch {

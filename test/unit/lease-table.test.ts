@@ -11,6 +11,7 @@ const leases = [
   { ip: ip("fd00::1:0"), owner: null },
   { ip: ip("10.0.0.3"), owner: "legacy" },
 ];
+const joined = (pieces: Uint8Array[]) => Buffer.concat(pieces);
 const inRange = (t: LeaseTable, a: string, b: string) => {
   const out: string[] = [];
   t.forEachIn(ip(a), ip(b), (n) => out.push(formatIP({ v6: ip(a).v6, n })));
@@ -40,13 +41,13 @@ describe("LeaseTable", () => {
   });
   it("round-trips through the index encoding with its stamp", () => {
     const t = LeaseTable.fromScan(leases);
-    const d = LeaseTable.decode(t.encode("1:2:3"))!;
+    const d = LeaseTable.decode(joined(t.encode("1:2:3")))!;
     expect(d.stamp).toBe("1:2:3");
     expect(inRange(d.table, "0.0.0.0", "255.255.255.255")).toEqual(inRange(t, "0.0.0.0", "255.255.255.255"));
     expect(d.table.candidatesFor("a\r\neth0").map(formatIP).sort()).toEqual(["10.0.0.9", "10.0.1.7", "fd00::5"]);
   });
   it("refuses truncated, corrupted, foreign-version and garbage indexes", () => {
-    const good = LeaseTable.fromScan(leases).encode("s");
+    const good = joined(LeaseTable.fromScan(leases).encode("s"));
     expect(LeaseTable.decode(good.subarray(0, good.length - 1))).toBeNull();
     const flipped = Buffer.from(good);
     flipped[flipped.length - 2]! ^= 0x40;
@@ -57,7 +58,7 @@ describe("LeaseTable", () => {
   });
   it("scales: 60,000 leases in a /16 stay binary searches", () => {
     const many = Array.from({ length: 60000 }, (_, i) => ({ ip: { v6: false, n: 0x0a000000n + BigInt(i + 2) }, owner: `c${i}\r\neth0` }));
-    const t = LeaseTable.decode(LeaseTable.fromScan(many).encode("s"))!.table;
+    const t = LeaseTable.decode(joined(LeaseTable.fromScan(many).encode("s")))!.table;
     expect(t.size).toBe(60000);
     expect(t.candidatesFor("c59999\r\neth0").map(formatIP)).toEqual(["10.0.234.97"]);
     let n = 0;
