@@ -165,11 +165,17 @@ describe("input and output sizes", () => {
     expect(out.length).toBeGreaterThan(65536 * 2);
     expect(JSON.parse(out).routes).toHaveLength(3000);
   });
-  it("refuses a 20 MB stdin with a clean error", async () => {
-    const big = JSON.stringify(conf({ subnet: "10.7.0.0/24", pad: "x".repeat(20 << 20) }));
-    const r = await runAsync(LOCAL_IPAM, { command: "ADD" }, big);
-    expect(r.status).toBe(1);
-    expect(r.json).toMatchObject({ code: 6 });
+  it("refuses a 100 MB stdin with a clean error, in bounded memory", () => {
+    const big = join(dir, "big.json");
+    writeFileSync(big, JSON.stringify(conf({ subnet: "10.7.0.0/24", pad: "x".repeat(100 << 20) })));
+    // run under python's wait4 to read the plugin's peak RSS
+    const py = "import os,subprocess,sys\np=subprocess.Popen([sys.argv[1]],stdin=open(sys.argv[2],'rb'),stdout=subprocess.PIPE)\nout=p.stdout.read()\n_,st,ru=os.wait4(p.pid,0)\nprint(os.waitstatus_to_exitcode(st), ru.ru_maxrss)\nsys.stdout.write(out.decode())";
+    const r = spawnSync("python3", ["-c", py, LOCAL_IPAM, big], { env: cniEnv({ command: "ADD" }), encoding: "utf8" });
+    const [first, ...rest] = r.stdout.split("\n");
+    const [status, maxrssKiB] = first!.split(" ").map(Number);
+    expect(status).toBe(1);
+    expect(JSON.parse(rest.join("\n"))).toMatchObject({ code: 6, msg: "error reading from stdin: network config larger than 16777216 bytes" });
+    expect(maxrssKiB).toBeLessThan(150 * 1024); // the runtime's own ~50 MiB plus at most the 16 MiB read
     expect(existsSync(data)).toBe(false);
   });
   it("refuses deeply nested JSON with a clean error", () => {
