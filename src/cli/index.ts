@@ -1,0 +1,310 @@
+// The operator CLI: `local-ipam <command>` when the binary runs with arguments and without CNI_COMMAND.
+// Loaded only then (a dynamic import), so the plugin's ADD path never evaluates it.
+import { renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { LeaseView } from "../allocator/allocator.js";
+import { goTrim } from "../allocator/store.js";
+import { CniError } from "../cni/errors.js";
+import { writeAll } from "../cni/output.js";
+import { DEFAULT_DATA_DIR } from "../config/ipam.js";
+import { formatIP, parseIP } from "../net/ip.js";
+import { NetworkStore, bootTimeMs } from "../store/disk.js";
+import { readLeases } from "../store/inspect.js";
+import { lockTimeoutMs } from "../store/lock.js";
+import { VERSION } from "../version.js";
+import { type Family, exposition } from "./exposition.js";
+import { type Parsed, UsageError, one, parseFlags } from "./flags.js";
+import { type NetworkUsage, collect, humanCount, jsonCount, percentUsed, sourcesFor } from "./pools.js";
+
+const out = (s: string) => writeAll(1, s.endsWith("\n") ? s : `${s}\n`);
+const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+const HELP: Record<string, string> = {
+  "": `local-ipam ${VERSION}: a host-local-compatible CNI IPAM plugin, and tools for its pools.
+
+As a CNI plugin it is run by the container runtime with CNI_COMMAND set. With arguments it is this tool:
+
+  local-ipam leases    every lease: address, container, interface, age, from before the boot
+  local-ipam usage     per range set: total, used, free, reclaimable, with a bar
+  local-ipam release   free a stuck address or a container's leases, under the plugin's lock
+  local-ipam metrics   Prometheus text exposition (for node_exporter's textfile collector)
+
+  local-ipam <command> --help     the command's flags
+  local-ipam --version`,
+  leases: `local-ipam leases [--data-dir DIR] [--network NAME ...] [--config FILE ...] [--json]
+
+Every lease with its address, container ID, interface, age, and whether it was written before the current boot
+(such a lease's network namespace is gone). Without --network or --config: every network under the data dir.
+  --data-dir DIR    default ${DEFAULT_DATA_DIR}
+  --network NAME    only this network (repeatable)
+  --config FILE     the networks of these .conflist/.conf files (their dataDir; repeatable)
+  --json            stable JSON for scripts`,
+  usage: `local-ipam usage [--config FILE ... | --network NAME ...] [--data-dir DIR] [--warn PERCENT] [--json]
+
+Per range set: total addresses (gateways excluded), used, free, and reclaimable (leases from before the boot, which
+ADD takes over when a set is full). The ranges come from --config; with --network only the lease count is known.
+  --warn PERCENT    print a warning line for every range set used above PERCENT (default 90)`,
+  release: `local-ipam release (--ip IP | --container ID [--ifname IF]) --network NAME [--data-dir DIR] [--dry-run]
+
+Frees leases under the same lock the plugin takes, and prints what it removed. A container with leases on several
+interfaces needs --ifname. The plugin's index notices the change on its next call.
+  --dry-run         print what would be removed, remove nothing`,
+  metrics: `local-ipam metrics [--config FILE ... | --network NAME ...] [--data-dir DIR] [--textfile PATH]
+
+Prometheus text exposition: addresses total/used/free/reclaimable per network and range set (with --config),
+leases, leases older than the boot, index rebuilds. --textfile writes PATH atomically (for node_exporter's
+textfile collector, e.g. /var/lib/node_exporter/textfile/local_ipam.prom); otherwise stdout.`,
+};
+
+const common = { values: ["data-dir"], repeatable: ["network", "config"], switches: ["json", "help"] };
+const SPECS = {
+  leases: common,
+  usage: { values: ["data-dir", "warn"], repeatable: ["network", "config"], switches: ["json", "help"] },
+  release: { values: ["data-dir", "network", "ip", "container", "ifname"], switches: ["dry-run", "help"] },
+  metrics: { values: ["data-dir", "textfile"], repeatable: ["network", "config"], switches: ["help"] },
+} as const;
+type Command = keyof typeof SPECS;
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** A text table that fits the terminal: columns padded, the widest column (container IDs) cut short. */
+function table(header: string[], rows: string[][], shrink: number): string {
+  const width = Number(process.env.COLUMNS) || 100;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const total = widths.reduce((a, b) => a + b + 2, 0);
+  if (total > width) widths[shrink] = Math.max(header[shrink]!.length, 12, widths[shrink]! - (total - width));
+  const cut = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s);
+  return [header, ...rows].map((r) => r.map((c, i) => cut(c, widths[i]!).padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}
+
+function cmdLeases(p: Parsed): number {
+  const now = Date.now();
+  const boot = bootTimeMs();
+  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), boot);
+  const rows = nets.flatMap(({ usage, leases }) =>
+    leases.map((l) => ({
+      network: usage.network,
+      address: l.name,
+      containerId: l.containerId,
+      ifname: l.ifname,
+      ageSeconds: Math.floor((now - l.mtimeMs) / 1000),
+      beforeBoot: boot !== null && l.mtimeMs < boot,
+      readable: l.owner !== null,
+    })),
+  );
+  if (p.switches.has("json")) {
+    json({ leases: rows });
+    return 0;
+  }
+  if (rows.length === 0) {
+    out(nets.length === 0 ? "no networks found" : "no leases");
+    return 0;
+  }
+  const text = rows.map((r) => [r.network, r.address, r.readable ? r.containerId : "(unreadable)", r.ifname || "(legacy)", age(r.ageSeconds * 1000), r.beforeBoot ? "yes" : ""]);
+  out(table(["NETWORK", "ADDRESS", "CONTAINER", "IFNAME", "AGE", "BEFORE BOOT"], text, 2));
+  return 0;
+}
+
+function bar(percent: number, width = 20): string {
+  const filled = Math.round((percent / 100) * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+}
+
+function cmdUsage(p: Parsed): number {
+  const warnText = one(p, "warn") ?? "90";
+  const warn = Number(warnText);
+  if (!/^\d+(\.\d+)?$/.test(warnText) || warn > 100) throw new UsageError(`--warn takes a percentage, not "${warnText}"`);
+  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootTimeMs()).map((n) => n.usage);
+  if (p.switches.has("json")) {
+    json({
+      networks: nets.map((n) => ({
+        ...n,
+        rangeSets: n.rangeSets?.map((s) => ({ ...s, total: jsonCount(s.total), free: jsonCount(s.free) })) ?? null,
+      })),
+    });
+    return 0;
+  }
+  if (nets.length === 0) {
+    out("no networks found");
+    return 0;
+  }
+  const lines: string[] = [];
+  for (const n of nets) {
+    if (!n.rangeSets) {
+      lines.push(`${n.network}: ${n.leases} leases, ${n.leasesBeforeBoot} from before the boot (give --config for totals)`);
+      continue;
+    }
+    for (const s of n.rangeSets) {
+      const pct = percentUsed(s);
+      if (pct > warn) lines.push(`WARNING: ${n.network} range set ${s.index} is ${pct.toFixed(1)}% used (above ${warn}%)`);
+    }
+    const rows = n.rangeSets.map((s) => [
+      n.network,
+      String(s.index),
+      s.ranges,
+      humanCount(s.total),
+      humanCount(s.used),
+      humanCount(s.free),
+      humanCount(s.reclaimable),
+      `${bar(percentUsed(s))} ${percentUsed(s).toFixed(1)}%`,
+    ]);
+    lines.push(table(["NETWORK", "SET", "RANGES", "TOTAL", "USED", "FREE", "RECLAIMABLE", "USE"], rows, 2));
+  }
+  out(lines.join("\n"));
+  return 0;
+}
+
+function cmdRelease(p: Parsed): number {
+  const network = one(p, "network");
+  const ip = one(p, "ip");
+  const container = one(p, "container");
+  const ifname = one(p, "ifname");
+  if (!network) throw new UsageError("release needs --network");
+  if ((ip === undefined) === (container === undefined)) throw new UsageError("release needs exactly one of --ip and --container");
+  if (ifname !== undefined && container === undefined) throw new UsageError("--ifname goes with --container");
+  const wanted = ip === undefined ? null : parseIP(ip);
+  if (ip !== undefined && !wanted) throw new UsageError(`--ip: "${ip}" is not an IP address`);
+  const dataDir = one(p, "data-dir") ?? DEFAULT_DATA_DIR;
+  const dry = p.switches.has("dry-run");
+
+  const store = NetworkStore.openExisting(dataDir, network, lockTimeoutMs(process.env));
+  if (!store) {
+    out(`local-ipam: no network "${network}" under ${dataDir}`);
+    return 1;
+  }
+  try {
+    const leases = readLeases(dataDir, network);
+    let chosen = leases;
+    if (wanted) chosen = leases.filter((l) => l.name === formatIP(wanted));
+    else {
+      chosen = leases.filter((l) => l.containerId === goTrim(container!) && (ifname === undefined || l.ifname === ifname || l.ifname === ""));
+      const ifnames = [...new Set(chosen.map((l) => l.ifname).filter((i) => i !== ""))];
+      if (ifname === undefined && ifnames.length > 1) {
+        out(`local-ipam: container ${container} has leases on ${ifnames.join(", ")}: name one with --ifname`);
+        return 1;
+      }
+    }
+    if (chosen.length === 0) {
+      out(`local-ipam: no lease in ${network} matches ${wanted ? `--ip ${ip}` : `--container ${container}${ifname ? ` --ifname ${ifname}` : ""}`}`);
+      return 1;
+    }
+    const view = new LeaseView(store);
+    const lines: string[] = [];
+    for (const l of chosen) {
+      const what = `${l.name} (container ${l.containerId || "?"}${l.ifname ? `, ${l.ifname}` : ""})`;
+      if (dry) {
+        lines.push(`would release ${what}`);
+        continue;
+      }
+      // the file may have changed hands since it was listed: only remove it if it still has that owner
+      const now = view.owner(l.name);
+      if (now === null || goTrim(now) !== l.owner) {
+        lines.push(`skipped ${l.name}: its owner changed meanwhile`);
+        continue;
+      }
+      const err = store.removeReporting(l.name, l.owner);
+      lines.push(err ? `failed ${l.name}: ${err}` : `released ${what}`);
+    }
+    store.commit();
+    out(lines.join("\n"));
+    return lines.some((l) => l.startsWith("failed")) ? 1 : 0;
+  } finally {
+    store.close();
+  }
+}
+
+function cmdMetrics(p: Parsed): number {
+  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootTimeMs()).map((n) => n.usage);
+  const per = (f: (n: NetworkUsage) => number) => nets.map((n) => ({ labels: { network: n.network }, value: f(n) }));
+  const families: Family[] = [
+    {
+      name: "local_ipam_addresses",
+      help: "Addresses of a range set by state: total (gateways excluded), used, free, reclaimable (leases from before the boot).",
+      type: "gauge",
+      samples: nets.flatMap((n) =>
+        (n.rangeSets ?? []).flatMap((s) =>
+          (["total", "used", "free", "reclaimable"] as const).map((state) => ({
+            labels: { network: n.network, range_set: String(s.index), ranges: s.ranges, state },
+            value: Number(s[state]),
+          })),
+        ),
+      ),
+    },
+    { name: "local_ipam_leases", help: "Lease files in the network directory.", type: "gauge", samples: per((n) => n.leases) },
+    {
+      name: "local_ipam_leases_before_boot",
+      help: "Leases last written before the current boot: their network namespaces are gone.",
+      type: "gauge",
+      samples: per((n) => n.leasesBeforeBoot),
+    },
+    {
+      name: "local_ipam_index_rebuilds_total",
+      help: "Times the lease index was rebuilt from the lease files (after another writer changed the directory).",
+      type: "counter",
+      samples: per((n) => n.indexRebuilds),
+    },
+  ];
+  const text = exposition(families);
+  const textfile = one(p, "textfile");
+  if (!textfile) {
+    out(text);
+    return 0;
+  }
+  const tmp = `${dirname(textfile)}/.${process.pid}.local-ipam.prom.tmp`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, textfile); // node_exporter never reads half a file
+  return 0;
+}
+
+/** Runs the CLI; returns the exit status (2 for usage errors). */
+export async function runCli(args: string[]): Promise<number> {
+  const [command = "", ...rest] = args;
+  if (command === "--version" || command === "version") {
+    out(`local-ipam ${VERSION}`);
+    return 0;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
+    out(HELP[""]!);
+    return 0;
+  }
+  if (!(command in SPECS)) {
+    writeAll(2, `local-ipam: unknown command "${command}"\n\n${HELP[""]}\n`);
+    return 2;
+  }
+  const cmd = command as Command;
+  try {
+    const p = parseFlags(rest, SPECS[cmd]);
+    if (p.switches.has("help")) {
+      out(HELP[cmd]!);
+      return 0;
+    }
+    switch (cmd) {
+      case "leases":
+        return cmdLeases(p);
+      case "usage":
+        return cmdUsage(p);
+      case "release":
+        return cmdRelease(p);
+      case "metrics":
+        return cmdMetrics(p);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      writeAll(2, `local-ipam ${cmd}: ${e.message}\n\n${HELP[cmd]}\n`);
+      return 2;
+    }
+    if (e instanceof CniError) {
+      writeAll(2, `local-ipam ${cmd}: ${e.msg}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  return 0;
+}
+

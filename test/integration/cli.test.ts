@@ -1,0 +1,190 @@
+// The operator CLI in the same binary: leases, usage, release and metrics on prepared data dirs, including
+// host-local-written and legacy leases, IPv6, empty and missing networks; release racing with ADDs; the metrics
+// checked by a real parser of the Prometheus text format.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HOST_LOCAL, LOCAL_IPAM, ipamConfig, pool, removeDir, run, runAsync, tempDir } from "../helpers.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => removeDir(dir));
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string; json: any } {
+  const r = spawnSync(LOCAL_IPAM, args, { encoding: "utf8", env: { PATH: process.env.PATH, COLUMNS: "100" } });
+  let json: any;
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+const v4 = { ranges: [[{ subnet: "10.90.0.0/29" }]] }; // .2 - .6 usable, .1 gateway
+const dual = { ranges: [[{ subnet: "10.90.0.0/29" }], [{ subnet: "fd00:90::/125" }]] };
+const add = (id: string, ipam: object = dual, ifname = "eth0", bin = LOCAL_IPAM) =>
+  run(bin, { command: "ADD", containerId: id, ifname }, ipamConfig(dir, ipam));
+const btime = () => Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
+function conflist(ipam: object = dual): string {
+  const path = join(dir, "net.conflist");
+  writeFileSync(path, JSON.stringify({ cniVersion: "1.0.0", name: "testnet", plugins: [{ type: "bridge", ipam: { type: "local-ipam", dataDir: dir, ...ipam } }] }));
+  return path;
+}
+
+describe("help and errors", () => {
+  it("prints help and the version", () => {
+    expect(cli("--help")).toMatchObject({ status: 0 });
+    expect(cli("--help").stdout).toContain("local-ipam release");
+    for (const c of ["leases", "usage", "release", "metrics"]) expect(cli(c, "--help").stdout).toContain(`local-ipam ${c}`);
+    expect(cli("--version").stdout).toMatch(/^local-ipam \d+\.\d+\.\d+\n$/);
+  });
+  it("refuses unknown commands and flags with exit status 2", () => {
+    expect(cli("frobnicate")).toMatchObject({ status: 2, stdout: "" });
+    expect(cli("frobnicate").stderr).toContain('unknown command "frobnicate"');
+    expect(cli("leases", "--frob").stderr).toContain("unknown flag --frob");
+    expect(cli("leases", "--frob").status).toBe(2);
+    expect(cli("release", "--network", "n", "--ip", "10.0.0.1", "--container", "c").status).toBe(2);
+    expect(cli("release", "--network", "n").status).toBe(2);
+    expect(cli("usage", "--warn", "lots").status).toBe(2);
+    expect(cli("leases", "--json=yes").status).toBe(2);
+  });
+  it("is still the plugin when CNI_COMMAND is set, whatever the arguments", () => {
+    const r = spawnSync(LOCAL_IPAM, ["leases"], { encoding: "utf8", env: { CNI_COMMAND: "VERSION" } });
+    expect(JSON.parse(r.stdout).supportedVersions).toContain("1.1.0");
+  });
+});
+
+describe("leases", () => {
+  it("lists local-ipam's, host-local's and legacy leases, IPv6 included, with age and the boot flag", () => {
+    expect(add("aaaa1111").status).toBe(0);
+    expect(run(HOST_LOCAL, { command: "ADD", containerId: "hostlocal2" }, ipamConfig(dir, v4)).status).toBe(0);
+    writeFileSync(join(dir, "testnet", "10.90.0.6"), "legacyid");
+    spawnSync("touch", ["-d", `@${btime() - 100}`, join(dir, "testnet", "10.90.0.6")]);
+    const r = cli("leases", "--data-dir", dir, "--json");
+    expect(r.status).toBe(0);
+    expect(r.json.leases.map((l: any) => [l.network, l.address, l.containerId, l.ifname, l.beforeBoot])).toEqual([
+      ["testnet", "10.90.0.2", "aaaa1111", "eth0", false],
+      ["testnet", "10.90.0.3", "hostlocal2", "eth0", false],
+      ["testnet", "10.90.0.6", "legacyid", "", true],
+      ["testnet", "fd00:90::2", "aaaa1111", "eth0", false],
+    ]);
+    const text = cli("leases", "--data-dir", dir).stdout;
+    expect(text.split("\n")[0]).toMatch(/^NETWORK\s+ADDRESS\s+CONTAINER\s+IFNAME\s+AGE\s+BEFORE BOOT$/);
+    expect(text).toMatch(/testnet\s+10\.90\.0\.6\s+legacyid\s+\(legacy\)\s+\S+\s+yes/);
+    expect(text.split("\n").every((l) => l.length <= 100)).toBe(true);
+  });
+  it("handles empty and missing networks", () => {
+    mkdirSync(join(dir, "empty"));
+    writeFileSync(join(dir, "empty", "lock"), "");
+    expect(cli("leases", "--data-dir", dir).stdout).toBe("no leases\n");
+    expect(cli("leases", "--data-dir", dir, "--network", "nothere", "--json").json).toEqual({ leases: [] });
+    expect(cli("leases", "--data-dir", join(dir, "nodir")).stdout).toBe("no networks found\n");
+  });
+});
+
+describe("usage", () => {
+  it("counts per range set from a conflist: total without gateways, used, free, reclaimable", () => {
+    add("a");
+    add("b");
+    add("c");
+    // one ADD's leases are hard links of one fsynced file: aging a's IPv4 lease ages its IPv6 lease too
+    spawnSync("touch", ["-d", `@${btime() - 100}`, join(dir, "testnet", "10.90.0.2")]);
+    const r = cli("usage", "--config", conflist(), "--json");
+    expect(r.json.networks).toEqual([
+      {
+        network: "testnet",
+        dataDir: dir,
+        leases: 6,
+        leasesBeforeBoot: 2,
+        indexRebuilds: 1,
+        rangeSets: [
+          { index: 0, ranges: "10.90.0.1-10.90.0.6", total: 5, used: 3, free: 2, reclaimable: 1 },
+          { index: 1, ranges: "fd00:90::1-fd00:90::7", total: 6, used: 3, free: 3, reclaimable: 1 },
+        ],
+      },
+    ]);
+    const text = cli("usage", "--config", conflist(), "--warn", "55").stdout;
+    expect(text).toContain("WARNING: testnet range set 0 is 60.0% used (above 55%)");
+    expect(text).not.toContain("range set 1 is");
+    expect(text).toMatch(/testnet\s+0\s+10\.90\.0\.1-10\.90\.0\.6\s+5\s+3\s+2\s+1\s+\[#{12}\.{8}\] 60\.0%/);
+    const big = cli("usage", "--config", conflist({ ranges: [[{ subnet: "fd00:91::/64" }]] }), "--json").json.networks[0].rangeSets[0];
+    expect([big.total, big.free]).toEqual(["18446744073709551614", "18446744073709551614"]);
+  });
+  it("without a conflist reports what the files show", () => {
+    add("a");
+    expect(cli("usage", "--data-dir", dir).stdout).toBe("testnet: 2 leases, 0 from before the boot (give --config for totals)\n");
+  });
+});
+
+describe("release", () => {
+  it("frees one address, or a container's leases, printing what it removed; the plugin sees it at once", () => {
+    add("a");
+    add("b");
+    add("b", dual, "net1");
+    const one = cli("release", "--data-dir", dir, "--network", "testnet", "--ip", "10.90.0.2");
+    expect(one).toMatchObject({ status: 0, stdout: "released 10.90.0.2 (container a, eth0)\n" });
+    expect(run(LOCAL_IPAM, { command: "CHECK", containerId: "a" }, ipamConfig(dir, dual)).status).toBe(0); // a still has its IPv6
+    const ambiguous = cli("release", "--data-dir", dir, "--network", "testnet", "--container", "b");
+    expect(ambiguous.status).toBe(1);
+    expect(ambiguous.stdout).toContain("container b has leases on eth0, net1: name one with --ifname");
+    const dry = cli("release", "--data-dir", dir, "--network", "testnet", "--container", "b", "--ifname", "net1", "--dry-run");
+    expect(dry.stdout).toBe("would release 10.90.0.4 (container b, net1)\nwould release fd00:90::4 (container b, net1)\n");
+    expect(readdirSync(join(dir, "testnet"))).toContain("10.90.0.4");
+    const done = cli("release", "--data-dir", dir, "--network", "testnet", "--container", "b", "--ifname", "net1");
+    expect(done.stdout).toBe("released 10.90.0.4 (container b, net1)\nreleased fd00:90::4 (container b, net1)\n");
+    expect(run(LOCAL_IPAM, { command: "CHECK", containerId: "b", ifname: "net1" }, ipamConfig(dir, dual)).status).toBe(1);
+    expect(run(LOCAL_IPAM, { command: "ADD", containerId: "c" }, ipamConfig(dir, dual)).json.ips[0].address).toBe("10.90.0.5/29");
+  });
+  it("says so when nothing matches or the network does not exist", () => {
+    add("a");
+    expect(cli("release", "--data-dir", dir, "--network", "testnet", "--ip", "10.90.0.5")).toMatchObject({ status: 1 });
+    expect(cli("release", "--data-dir", dir, "--network", "nope", "--container", "a").stdout).toContain('no network "nope"');
+  });
+  it("races with ADDs without losing or doubling a lease", async () => {
+    const c = ipamConfig(dir, { subnet: "10.91.0.0/24" });
+    for (let i = 0; i < 40; i++) expect(run(LOCAL_IPAM, { command: "ADD", containerId: `old${i}` }, c).status).toBe(0);
+    const adds = Array.from({ length: 60 }, (_, i) => () => runAsync(LOCAL_IPAM, { command: "ADD", containerId: `new${i}` }, c));
+    const releases = Array.from({ length: 40 }, (_, i) => () =>
+      new Promise<{ status: number | null }>((res) => res(cli("release", "--data-dir", dir, "--network", "testnet", "--container", `old${i}`))),
+    );
+    const results = await pool(8, [...adds, ...releases].sort(() => 0.5 - Math.random()));
+    expect(results.every((r) => r.status === 0)).toBe(true);
+    const files = readdirSync(join(dir, "testnet")).filter((f) => f.startsWith("10."));
+    const owners = files.map((f) => readFileSync(join(dir, "testnet", f), "latin1"));
+    expect(owners.sort()).toEqual(Array.from({ length: 60 }, (_, i) => `new${i}\r\neth0`).sort());
+  });
+});
+
+describe("metrics", () => {
+  it("writes a textfile that a Prometheus text-format parser reads back", () => {
+    add("a");
+    add("b");
+    spawnSync("touch", ["-d", `@${btime() - 100}`, join(dir, "testnet", "10.90.0.3")]);
+    const textfile = join(dir, "local_ipam.prom");
+    expect(cli("metrics", "--config", conflist(), "--textfile", textfile)).toMatchObject({ status: 0, stdout: "" });
+    const families = parsePrometheusTextFormat(readFileSync(textfile, "utf8"));
+    const family = (name: string) => families.find((f) => f.name === name)!;
+    expect(family("local_ipam_leases")).toMatchObject({ type: "GAUGE", metrics: [{ labels: { network: "testnet" }, value: "4" }] });
+    expect(family("local_ipam_leases_before_boot").metrics[0]!.value).toBe("2"); // b's two hard-linked leases
+    expect(family("local_ipam_index_rebuilds_total")).toMatchObject({ type: "COUNTER", metrics: [{ value: "1" }] });
+    const addr = Object.fromEntries(family("local_ipam_addresses").metrics.map((m: any) => [`${m.labels.range_set}/${m.labels.state}`, m.value]));
+    expect(addr).toEqual({
+      "0/total": "5", "0/used": "2", "0/free": "3", "0/reclaimable": "1",
+      "1/total": "6", "1/used": "2", "1/free": "4", "1/reclaimable": "1",
+    });
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp"))).toEqual([]);
+  });
+  it("prints to stdout for every network under the data dir", () => {
+    add("a");
+    const r = cli("metrics", "--data-dir", dir);
+    expect(r.status).toBe(0);
+    const families = parsePrometheusTextFormat(r.stdout);
+    expect(families.find((f) => f.name === "local_ipam_leases")!.metrics[0]).toMatchObject({ labels: { network: "testnet" }, value: "2" });
+    expect(existsSync(join(dir, "local_ipam.prom"))).toBe(false);
+  });
+});
