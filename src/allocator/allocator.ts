@@ -67,6 +67,7 @@ export class RangeSetPool {
   markFrom(table: LeaseTable): this {
     this.set.forEach((r, ri) => {
       const taken = this.taken[ri]!;
+      for (const e of r.exclude ?? []) taken.addInterval(e.from - r.rangeStart.n, e.to - r.rangeStart.n);
       if (!r.rangeStart.v6 && taken instanceof DenseBitmap) {
         const base = Number(r.rangeStart.n);
         taken.addAll(table.v4In(base, Number(r.rangeEnd.n)), base);
@@ -170,6 +171,9 @@ export interface AllocatorOptions {
   reclaimBefore: number | null;
   /** Where to say what was taken over; the command prints it on stderr. */
   notes: string[];
+  /** An address released less than this long ago is chosen only when nothing else is free. */
+  reuseDelayMs?: number;
+  now?: number;
 }
 
 export class Allocator {
@@ -193,6 +197,7 @@ export class Allocator {
     const name = formatIP(ip);
     if (!this.store.reserve(name, owner)) return false;
     this.view.forget(name);
+    this.store.forgetRelease(name);
     this.store.setLastReserved(this.rangeId, name);
     return true;
   }
@@ -212,10 +217,24 @@ export class Allocator {
 
     const lastText = this.store.lastReserved(this.rangeId);
     const last = lastText === null ? null : parseIP(lastText);
+    const delay = this.options.reuseDelayMs ?? 0;
+    const now = this.options.now ?? Date.now();
+    const released = delay > 0 ? this.store.releases() : null;
+    const cooling: { ip: Addr; ri: number; at: number }[] = [];
     for (const [ri, off] of this.pool.candidates(last)) {
       const ip = this.pool.addrAt(ri, off);
+      const at = released?.get(formatIP(ip));
+      if (at !== undefined && now - at < delay) {
+        cooling.push({ ip, ri, at }); // released too recently: only if nothing else is free
+        continue;
+      }
       if (this.reserve(ip, owner)) return this.config(ip, ri);
       this.pool.mark(ip); // taken behind the bitmap's back: the file system said so, believe it
+    }
+    for (const c of cooling.sort((a, b) => a.at - b.at)) {
+      if (!this.reserve(c.ip, owner)) continue;
+      this.options.notes.push(E.coolingNote(formatIP(c.ip), `${((now - c.at) / 1000).toFixed(1)}s`));
+      return this.config(c.ip, c.ri);
     }
     // full: free addresses always come first; only now take over the oldest lease from before the boot
     const stale = staleLeases(this.set, this.view, this.store, this.options.reclaimBefore)[0];
@@ -236,11 +255,14 @@ export class Allocator {
  * Store.ReleaseByID as host-local calls it `times` times in a row: each pass removes the leases of (id, ifname),
  * or, when there are none, the legacy id-only ones. Two passes or more therefore remove both kinds.
  */
-export function releaseById(store: Store, view: LeaseView, id: string, ifname: string, times: number): void {
+export function releaseById(store: Store, view: LeaseView, id: string, ifname: string, times: number, noteRelease = false): void {
   if (times <= 0) return;
   const key = ownerKey(id, ifname);
   const legacy = goTrim(id);
+  const release = (name: string, owner: string) => {
+    if (store.remove(name, owner) && noteRelease) store.noteRelease(name);
+  };
   const current = view.owned(key);
-  for (const name of current) store.remove(name, key);
-  if (current.length === 0 || times >= 2) for (const name of view.owned(legacy)) store.remove(name, legacy);
+  for (const name of current) release(name, key);
+  if (current.length === 0 || times >= 2) for (const name of view.owned(legacy)) release(name, legacy);
 }

@@ -8,6 +8,8 @@ export interface OffsetSet {
   delete(off: bigint): void;
   /** The first offset in [from, to] that is not taken, or -1n. */
   nextClear(from: bigint, to: bigint): bigint;
+  /** Takes every offset in [from, to] (an excluded block). */
+  addInterval(from: bigint, to: bigint): void;
   count(): number;
 }
 
@@ -55,6 +57,9 @@ export class DenseBitmap implements OffsetSet {
     if ((this.words[i >>> 5]! & bit) !== 0) this.taken--;
     this.words[i >>> 5]! &= ~bit;
   }
+  addInterval(from: bigint, to: bigint): void {
+    for (let i = Number(from), last = Number(to); i <= last; i++) this.addNumber(i);
+  }
   nextClear(from: bigint, to: bigint): bigint {
     let i = Number(from);
     const last = Math.min(Number(to), Number(this.size) - 1);
@@ -76,9 +81,15 @@ export class DenseBitmap implements OffsetSet {
 
 export class SparseSet implements OffsetSet {
   private readonly taken = new Set<bigint>();
+  /** excluded blocks, sorted: an IPv6 exclusion may hold 2^48 offsets, never enumerated */
+  private readonly blocks: [bigint, bigint][] = [];
   constructor(readonly size: bigint) {}
   has(off: bigint): boolean {
-    return this.taken.has(off);
+    return this.taken.has(off) || this.blocks.some(([a, b]) => off >= a && off <= b);
+  }
+  addInterval(from: bigint, to: bigint): void {
+    this.blocks.push([from, to]);
+    this.blocks.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   }
   add(off: bigint): void {
     this.taken.add(off);
@@ -88,7 +99,11 @@ export class SparseSet implements OffsetSet {
   }
   nextClear(from: bigint, to: bigint): bigint {
     const last = to < this.size - 1n ? to : this.size - 1n;
-    for (let i = from; i <= last; i++) if (!this.taken.has(i)) return i; // at most count()+1 steps
+    for (let i = from; i <= last; i++) {
+      const block = this.blocks.find(([a, b]) => i >= a && i <= b);
+      if (block) i = block[1]; // jump over the excluded block
+      else if (!this.taken.has(i)) return i; // at most count() + blocks + 1 steps
+    }
     return -1n;
   }
   count(): number {

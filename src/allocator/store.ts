@@ -24,6 +24,10 @@ export interface Store {
   remove(name: string, owner: string | null): boolean;
   /** Last modification of the lease `name` (ms since the epoch), or null when it is not a regular file. */
   mtimeMs(name: string): number | null;
+  /** When addresses were last released (ms since the epoch), for the reuse delay; kept in our own state. */
+  releases(): Map<string, number>;
+  noteRelease(name: string): void;
+  forgetRelease(name: string): void;
   /** The raw content of last_reserved_ip.<rangeId>, or null. */
   lastReserved(rangeId: number): string | null;
   setLastReserved(rangeId: number, ip: string): void;

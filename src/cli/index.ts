@@ -41,8 +41,9 @@ Every lease with its address, container ID, interface, age, and whether it was w
   --json            stable JSON for scripts`,
   usage: `local-ipam usage [--config FILE ... | --network NAME ...] [--data-dir DIR] [--warn PERCENT] [--json]
 
-Per range set: total addresses (gateways excluded), used, free, and reclaimable (leases from before the boot, which
-ADD takes over when a set is full). The ranges come from --config; with --network only the lease count is known.
+Per range set: total addresses (gateways and excluded addresses left out), used, free, reclaimable (leases from
+before the boot, which ADD takes over when a set is full) and cooling (free, but released less than reuseDelay
+ago). The ranges come from --config; with --network only the lease count is known.
   --warn PERCENT    print a warning line for every range set used above PERCENT (default 90)`,
   release: `local-ipam release (--ip IP | --container ID [--ifname IF]) --network NAME [--data-dir DIR] [--dry-run]
 
@@ -152,9 +153,10 @@ function cmdUsage(p: Parsed): number {
       humanCount(s.used),
       humanCount(s.free),
       humanCount(s.reclaimable),
+      humanCount(s.cooling),
       `${bar(percentUsed(s))} ${percentUsed(s).toFixed(1)}%`,
     ]);
-    lines.push(table(["NETWORK", "SET", "RANGES", "TOTAL", "USED", "FREE", "RECLAIMABLE", "USE"], rows, 2));
+    lines.push(table(["NETWORK", "SET", "RANGES", "TOTAL", "USED", "FREE", "RECLAIMABLE", "COOLING", "USE"], rows, 2));
   }
   out(lines.join("\n"));
   return 0;
@@ -225,11 +227,11 @@ function cmdMetrics(p: Parsed): number {
   const families: Family[] = [
     {
       name: "local_ipam_addresses",
-      help: "Addresses of a range set by state: total (gateways excluded), used, free, reclaimable (leases from before the boot).",
+      help: "Addresses of a range set by state: total (gateways and exclusions left out), used, free, reclaimable (leases from before the boot), cooling (free but within reuseDelay).",
       type: "gauge",
       samples: nets.flatMap((n) =>
         (n.rangeSets ?? []).flatMap((s) =>
-          (["total", "used", "free", "reclaimable"] as const).map((state) => ({
+          (["total", "used", "free", "reclaimable", "cooling"] as const).map((state) => ({
             labels: { network: n.network, range_set: String(s.index), ranges: s.ranges, state },
             value: Number(s[state]),
           })),

@@ -2,9 +2,9 @@
 // full they are, computed from the lease files and the boot time.
 import { CniError } from "../cni/errors.js";
 import { DEFAULT_DATA_DIR, loadIpamConfig } from "../config/ipam.js";
-import type { Addr } from "../net/ip.js";
-import { type RangeSet, formatRangeSet, rangeContains, rangeIndexFor, rangeSize } from "../net/range.js";
-import { type LeaseInfo, indexRebuilds, listNetworks, readLeases, readTextFile } from "../store/inspect.js";
+import { type Addr, parseIP } from "../net/ip.js";
+import { type RangeSet, allocatableCount, formatRangeSet, rangeContains } from "../net/range.js";
+import { type LeaseInfo, indexRebuilds, listNetworks, readLeases, readReleases, readTextFile } from "../store/inspect.js";
 import { UsageError } from "./flags.js";
 
 export interface PoolSource {
@@ -13,6 +13,7 @@ export interface PoolSource {
   /** from a conflist; null when only the files are known */
   rangeSets: RangeSet[] | null;
   reclaimAfterReboot: boolean;
+  reuseDelayMs: number;
 }
 
 /** The IPAM config of a .conf or .conflist, read as local-ipam itself reads it. */
@@ -31,7 +32,13 @@ export function sourceFromConfig(path: string): PoolSource {
   const netconf = { ...plugin, name: doc.name, cniVersion: doc.cniVersion };
   try {
     const conf = loadIpamConfig(netconf, "");
-    return { network: conf.name, dataDir: conf.dataDir, rangeSets: conf.rangeSets, reclaimAfterReboot: conf.reclaimAfterReboot };
+    return {
+      network: conf.name,
+      dataDir: conf.dataDir,
+      rangeSets: conf.rangeSets,
+      reclaimAfterReboot: conf.reclaimAfterReboot,
+      reuseDelayMs: conf.reuseDelayMs,
+    };
   } catch (e) {
     if (e instanceof CniError) throw new UsageError(`${path}: ${e.msg}`);
     throw e;
@@ -43,7 +50,7 @@ export function sourcesFor(configs: string[], networks: string[], dataDir: strin
   if (configs.length > 0) return configs.map(sourceFromConfig);
   const dir = dataDir ?? DEFAULT_DATA_DIR;
   const names = networks.length > 0 ? networks : listNetworks(dir);
-  return names.map((network) => ({ network, dataDir: dir, rangeSets: null, reclaimAfterReboot: true }));
+  return names.map((network) => ({ network, dataDir: dir, rangeSets: null, reclaimAfterReboot: true, reuseDelayMs: 0 }));
 }
 
 export interface RangeSetUsage {
@@ -54,6 +61,8 @@ export interface RangeSetUsage {
   used: number;
   free: bigint;
   reclaimable: number;
+  /** free, but released less than reuseDelay ago: chosen only when nothing else is free */
+  cooling: number;
 }
 
 /** For JSON: exact numbers while they are safe integers, exact decimal strings beyond. */
@@ -80,9 +89,14 @@ export interface NetworkUsage {
   rangeSets: RangeSetUsage[] | null;
 }
 
-const isGatewayInside = (set: RangeSet, i: number) => rangeContains(set[i]!, set[i]!.gateway);
+/** Whether ADD may hand out `ip` automatically: in a range of the set, not a gateway, not excluded. */
+function allocatable(set: RangeSet, ip: Addr): boolean {
+  return set.some(
+    (r) => rangeContains(r, ip) && !sameGateway(r.gateway, ip) && !(r.exclude ?? []).some((e) => ip.n >= e.from && ip.n <= e.to),
+  );
+}
 
-export function usageOf(src: PoolSource, leases: LeaseInfo[], bootMs: number | null): NetworkUsage {
+export function usageOf(src: PoolSource, leases: LeaseInfo[], bootMs: number | null, released = new Map<string, number>(), now = Date.now()): NetworkUsage {
   const beforeBoot = (l: LeaseInfo) => bootMs !== null && l.mtimeMs < bootMs;
   return {
     network: src.network,
@@ -92,12 +106,18 @@ export function usageOf(src: PoolSource, leases: LeaseInfo[], bootMs: number | n
     indexRebuilds: indexRebuilds(src.dataDir, src.network),
     rangeSets:
       src.rangeSets?.map((set, index) => {
-        const inSet = leases.filter((l) => rangeIndexFor(set, l.ip) >= 0);
-        const total = set.reduce((n, r, i) => n + rangeSize(r) - (isGatewayInside(set, i) ? 1n : 0n), 0n);
-        const used = inSet.filter((l) => !set.some((r) => sameGateway(r.gateway, l.ip))).length;
+        const inSet = leases.filter((l) => allocatable(set, l.ip));
+        const total = set.reduce((n, r) => n + allocatableCount(r), 0n);
+        const used = inSet.length;
         const reclaimable = src.reclaimAfterReboot ? inSet.filter(beforeBoot).length : 0;
         const free = total > BigInt(used) ? total - BigInt(used) : 0n;
-        return { index, ranges: formatRangeSet(set), total, used, free, reclaimable };
+        const leased = new Set(leases.map((l) => l.name));
+        let cooling = 0;
+        for (const [name, at] of released) {
+          const ip = parseIP(name);
+          if (ip && now - at < src.reuseDelayMs && !leased.has(name) && allocatable(set, ip)) cooling++;
+        }
+        return { index, ranges: formatRangeSet(set), total, used, free, reclaimable, cooling };
       }) ?? null,
   };
 }
@@ -109,7 +129,7 @@ function sameGateway(gw: Addr, ip: Addr): boolean {
 export function collect(sources: PoolSource[], bootMs: number | null): { usage: NetworkUsage; leases: LeaseInfo[] }[] {
   return sources.map((src) => {
     const leases = readLeases(src.dataDir, src.network);
-    return { usage: usageOf(src, leases, bootMs), leases };
+    return { usage: usageOf(src, leases, bootMs, readReleases(src.dataDir, src.network)), leases };
   });
 }
 

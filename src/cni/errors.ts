@@ -90,6 +90,14 @@ export const E = {
   tooManyPerFamily: (version: string) =>
     make(Code.Internal, `CNI version ${version} does not support more than 1 address per family`),
   rangeSetsOverlap: (i: number, j: number) => make(Code.Internal, `range set ${i} overlaps with ${j}`),
+  badExclude: (where: string, entry: string, why: string) =>
+    make(Code.InvalidNetworkConfig, `invalid ${where} exclude entry ${q(entry)}: ${why}`),
+  allExcluded: (set: number, range: string) =>
+    make(Code.InvalidNetworkConfig, `invalid range set ${set}: every address of range ${range} is excluded`),
+  badDuration: (key: string, text: string) =>
+    make(Code.InvalidNetworkConfig, `invalid ipam.${key}: time: invalid duration ${q(text)}`),
+  coolingNote: (ip: string, releasedAgo: string) =>
+    `local-ipam: only addresses in their reuse delay are free; reusing ${ip}, released ${releasedAgo} ago`,
   routeWithoutDst: (i: number) => make(Code.InvalidNetworkConfig, `invalid route ${i} in ipam.routes: missing "dst"`),
   rangeStartAfterEnd: (set: number, start: string, end: string) =>
     make(Code.InvalidNetworkConfig, `invalid range set ${set}: rangeStart ${start} is after rangeEnd ${end}`),

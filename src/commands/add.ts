@@ -20,7 +20,12 @@ export function cmdAdd(args: CmdArgs): unknown {
   const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env), ownerKey(args.containerId, args.ifname));
   try {
     const view = new LeaseView(store);
-    const options = { reclaimBefore: conf.reclaimAfterReboot ? bootTimeMs() : null, notes: [] as string[] };
+    store.releaseWindowMs = conf.reuseDelayMs;
+    const options = {
+      reclaimBefore: conf.reclaimAfterReboot ? bootTimeMs() : null,
+      notes: [] as string[],
+      reuseDelayMs: conf.reuseDelayMs,
+    };
     const requested: Addr[] = [...conf.requested];
     let reserved = 0;
     // host-local releases by (id, ifname) once per range set already served; so do we, for the same leftovers

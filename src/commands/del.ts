@@ -10,7 +10,8 @@ export function cmdDel(args: CmdArgs): null {
   const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env));
   try {
     // host-local releases once per range set; with two or more, legacy id-only leases go too
-    releaseById(store, new LeaseView(store), args.containerId, args.ifname, conf.rangeSets.length);
+    store.releaseWindowMs = conf.reuseDelayMs;
+    releaseById(store, new LeaseView(store), args.containerId, args.ifname, conf.rangeSets.length, conf.reuseDelayMs > 0);
     store.commit();
   } finally {
     store.close();

@@ -39,6 +39,7 @@ export function cmdGc(args: CmdArgs): null {
   const keep = new Set(attachments.map((a) => ownerKey(a.containerID, a.ifname)));
   const keepLegacy = new Set(attachments.map((a) => goTrim(a.containerID)));
   const errors: string[] = [];
+  store.releaseWindowMs = conf.reuseDelayMs;
   try {
     for (const { name, owner } of store.scan()) {
       if (owner === null) continue; // not a regular file: not ours to judge
@@ -46,6 +47,7 @@ export function cmdGc(args: CmdArgs): null {
       if (live) continue;
       const err = store.removeReporting(name, owner);
       if (err) errors.push(err);
+      else if (conf.reuseDelayMs > 0) store.noteRelease(name);
     }
     store.commit();
   } finally {

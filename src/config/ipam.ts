@@ -2,14 +2,20 @@
 // validated in host-local's order ('ipam' key, CNI_ARGS, requested IPs, ranges), with its messages.
 import { CniError, E } from "../cni/errors.js";
 import { versionAtLeast } from "../cni/version.js";
-import { type Addr, type Cidr, formatIP, parseCIDR, parseIP } from "../net/ip.js";
+import { type Addr, type Cidr, broadcastOf, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import {
+  type Interval,
+  type Range,
   type RangeSet,
   type RawRange,
   RangeError_,
+  allocatableCount,
   canonicalizeRangeSet,
+  clipIntervals,
+  formatRange,
   rangeSetsOverlap,
 } from "../net/range.js";
+import { parseDuration } from "./duration.js";
 import { parseEnvArgs, parseRequestedIP } from "./args.js";
 import { HardError, type Schema, TypeError_, goDecode, goErrorText } from "./gojson.js";
 
@@ -31,6 +37,25 @@ export interface IpamConfig {
   requested: Addr[];
   /** When a range set is full, take over the oldest lease written before the current boot (default true). */
   reclaimAfterReboot: boolean;
+  /** An address released by DEL or GC is not chosen again for this long while others are free (default 0). */
+  reuseDelayMs: number;
+}
+
+/** An exclude entry ("10.0.0.5" or "10.0.0.64/27") as an interval, validated like a subnet. */
+function excludeInterval(where: string, entry: string | undefined): Interval {
+  const text = entry ?? "null";
+  if (entry === undefined) throw E.badExclude(where, text, "not an IP address or CIDR");
+  let cidr: Cidr | null;
+  if (entry.includes("/")) cidr = parseCIDR(entry);
+  else {
+    const ip = parseIP(entry);
+    cidr = ip && { ip, prefix: ip.v6 ? 128 : 32, maskBits: ip.v6 ? 128 : 32 };
+  }
+  if (!cidr) throw E.badExclude(where, text, "not an IP address or CIDR");
+  if ((cidr.ip.v6 ? 128 : 32) !== cidr.maskBits) throw E.badExclude(where, text, E.rangeMsg.versionMismatch());
+  const net = networkOf(cidr.ip, cidr.prefix);
+  if (net.n !== cidr.ip.n) throw E.badExclude(where, text, E.rangeMsg.hostBits(cidr.prefix, formatIP(net)));
+  return { v6: net.v6, from: net.n, to: broadcastOf(net, cidr.prefix).n } as Interval & { v6: boolean };
 }
 
 // --- the Go types host-local decodes into, with the names Go prints in its errors ---
@@ -67,7 +92,9 @@ const cniIP: Schema = {
   },
 };
 const NIL_IP = Symbol("nil IP");
-const rangeFields = { rangeStart: netIP, rangeEnd: netIP, subnet: ipNet, gateway: netIP };
+const strings: Schema = { t: "slice", goType: "[]string", elem: { t: "string" } };
+// exclude is local-ipam's own key (host-local ignores it, as it ignores every unknown key)
+const rangeFields = { rangeStart: netIP, rangeEnd: netIP, subnet: ipNet, gateway: netIP, exclude: strings };
 const rangeSets: Schema = {
   t: "slice",
   goType: "[]allocator.RangeSet",
@@ -105,6 +132,7 @@ const netSchema: Schema = {
         resolvConf: { t: "string" },
         ranges: rangeSets,
         reclaimAfterReboot: { t: "bool" },
+        reuseDelay: { t: "string" },
       },
     },
     runtimeConfig: {
@@ -144,6 +172,7 @@ interface DecodedNet {
     resolvConf?: string;
     ranges?: (RawRange | undefined)[][];
     reclaimAfterReboot?: boolean;
+    reuseDelay?: string;
   };
   runtimeConfig?: { ipRanges?: (RawRange | undefined)[][]; ips?: unknown[] };
   args?: { cni?: { ips?: unknown[] } };
@@ -190,6 +219,7 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   if (raws.length === 0) throw E.noRanges();
 
   const cniVersion = n.cniVersion ?? "";
+  const everywhere = (ipam.exclude ?? []).map((e) => excludeInterval("ipam", e) as Interval & { v6: boolean });
   const sets: RangeSet[] = [];
   let v4 = 0;
   let v6 = 0;
@@ -204,6 +234,16 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     // host-local walks a range whose start lies past its end out of the subnet; refuse such a range up front
     for (const r of set)
       if (r.rangeStart.n > r.rangeEnd.n) throw E.rangeStartAfterEnd(i, formatIP(r.rangeStart), formatIP(r.rangeEnd));
+    set = set.map((r, k): Range => {
+      const own = (raw[k]!.exclude ?? []).map((e) => excludeInterval(`range set ${i}`, e) as Interval & { v6: boolean });
+      const entries = [...own, ...everywhere].filter((e) => e.v6 === r.rangeStart.v6);
+      if (entries.length === 0) return r;
+      const clipped = clipIntervals(r, entries);
+      if (clipped.length === 0) return r;
+      const ranged: Range = { ...r, exclude: clipped };
+      if (allocatableCount(ranged) <= 0n) throw E.allExcluded(i, formatRange(r));
+      return ranged;
+    });
     if (set[0]!.rangeStart.v6) v6++;
     else v4++;
     sets.push(set);
@@ -226,7 +266,15 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     routes,
     requested,
     reclaimAfterReboot: ipam.reclaimAfterReboot ?? true,
+    reuseDelayMs: reuseDelay(ipam.reuseDelay),
   };
+}
+
+function reuseDelay(text: string | undefined): number {
+  if (text === undefined || text === "") return 0;
+  const ms = parseDuration(text);
+  if (ms === null) throw E.badDuration("reuseDelay", text);
+  return ms;
 }
 
 export { CniError };

@@ -20,6 +20,7 @@ export interface RawRange {
   rangeStart?: Addr;
   rangeEnd?: Addr;
   gateway?: Addr;
+  exclude?: (string | undefined)[];
 }
 
 export interface Range {
@@ -27,6 +28,36 @@ export interface Range {
   readonly rangeStart: Addr;
   readonly rangeEnd: Addr;
   readonly gateway: Addr;
+  /** Addresses never handed out automatically: sorted, merged, inside [rangeStart, rangeEnd]. */
+  readonly exclude?: readonly Interval[];
+}
+
+/** [from, to] inclusive, as address values of the range's family. */
+export interface Interval {
+  from: bigint;
+  to: bigint;
+}
+
+/** The excluded part of `r`: entries clipped to the range, sorted and merged. */
+export function clipIntervals(r: Range, entries: readonly Interval[]): Interval[] {
+  const clipped = entries
+    .map((e) => ({ from: e.from > r.rangeStart.n ? e.from : r.rangeStart.n, to: e.to < r.rangeEnd.n ? e.to : r.rangeEnd.n }))
+    .filter((e) => e.from <= e.to)
+    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const out: Interval[] = [];
+  for (const e of clipped) {
+    const last = out[out.length - 1];
+    if (last && e.from <= last.to + 1n) last.to = e.to > last.to ? e.to : last.to;
+    else out.push({ ...e });
+  }
+  return out;
+}
+
+/** Addresses of `r` that ADD may hand out: the range less its exclusions and its gateway. */
+export function allocatableCount(r: Range): bigint {
+  const excluded = (r.exclude ?? []).reduce((n, e) => n + (e.to - e.from + 1n), 0n);
+  const gwInside = rangeContains(r, r.gateway) && !(r.exclude ?? []).some((e) => r.gateway.n >= e.from && r.gateway.n <= e.to);
+  return rangeSize(r) - excluded - (gwInside ? 1n : 0n);
 }
 
 export type RangeSet = readonly Range[];

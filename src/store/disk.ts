@@ -132,6 +132,10 @@ export class NetworkStore implements Store {
   private stateReady = false;
   /** How many times this invocation rebuilt the table from the lease files (for tests and metrics). */
   rebuilds = 0;
+  private released: Map<string, number> | null = null;
+  private releasedDirty = false;
+  /** How long release times matter (the config's reuseDelay); older ones are dropped when the file is written. */
+  releaseWindowMs = 0;
 
   private lock: FileLock | null = null;
 
@@ -369,6 +373,42 @@ export class NetworkStore implements Store {
     this.table().add(ip, goTrim(owner));
   }
 
+  private get releasedPath(): string {
+    return join(this.stateDir, "released");
+  }
+
+  releases(): Map<string, number> {
+    if (!this.released) {
+      this.released = new Map();
+      try {
+        const parsed = JSON.parse(readSmallFile(this.releasedPath, 16 << 20) ?? "{}") as Record<string, unknown>;
+        for (const [name, at] of Object.entries(parsed)) if (typeof at === "number") this.released.set(name, at);
+      } catch {
+        /* a damaged file only loses the delay for the addresses it named */
+      }
+    }
+    return this.released;
+  }
+
+  noteRelease(name: string): void {
+    this.releases().set(name, Date.now());
+    this.releasedDirty = true;
+  }
+
+  forgetRelease(name: string): void {
+    if (this.releases().delete(name)) this.releasedDirty = true;
+  }
+
+  private writeReleases(): void {
+    const now = Date.now();
+    const kept = [...this.releases()].filter(([, at]) => now - at < this.releaseWindowMs);
+    this.ensureStateDir();
+    const tmp = this.tmpPath();
+    this.writeWhole(tmp, JSON.stringify(Object.fromEntries(kept)), constants.O_CREAT | constants.O_EXCL, false);
+    renameSync(tmp, this.releasedPath);
+    this.releasedDirty = false;
+  }
+
   mtimeMs(name: string): number | null {
     try {
       const st = lstatSync(join(this.dir, name));
@@ -415,6 +455,13 @@ export class NetworkStore implements Store {
         fsyncSync(fd);
       } finally {
         closeSync(fd);
+      }
+    }
+    if (this.releasedDirty) {
+      try {
+        this.writeReleases();
+      } catch {
+        /* release times are a preference, not a promise: losing them loses one delay */
       }
     }
     if (!this.tbl || (!this.changed && !this.rebuilt)) return;

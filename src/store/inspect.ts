@@ -63,6 +63,16 @@ export function indexRebuilds(dataDir: string, network: string): number {
   return Number(readSmallFile(join(dataDir, STATE_DIR, network, "rebuilds"), 64) ?? "0") || 0;
 }
 
+/** When addresses were released (for the reuse delay), as local-ipam keeps it; empty when unknown. */
+export function readReleases(dataDir: string, network: string): Map<string, number> {
+  try {
+    const parsed = JSON.parse(readSmallFile(join(dataDir, STATE_DIR, network, "released"), 16 << 20) ?? "{}");
+    return new Map(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === "number"));
+  } catch {
+    return new Map();
+  }
+}
+
 /** A file named on the command line (a conflist), as text; null when it cannot be read. */
 export function readTextFile(path: string): string | null {
   return readSmallFile(path, 16 << 20);

@@ -47,6 +47,16 @@ class MemStore implements Store {
   mtimeMs(name: string) {
     return this.files.has(name) ? (this.mtimes.get(name) ?? Date.now()) : null;
   }
+  released = new Map<string, number>();
+  releases() {
+    return this.released;
+  }
+  noteRelease(name: string) {
+    this.released.set(name, Date.now());
+  }
+  forgetRelease(name: string) {
+    this.released.delete(name);
+  }
   lastReserved(id: number) {
     return this.last.get(id) ?? null;
   }
