@@ -1,5 +1,5 @@
 // CNI_ARGS ("K=V;K=V") as CNI's types.LoadArgs reads it into host-local's IPAMEnvArgs.
-import { CniError, E } from "../cni/errors.js";
+import { E } from "../cni/errors.js";
 import { type Addr, parseCIDR, parseIP } from "../net/ip.js";
 
 export interface EnvArgs {
@@ -45,8 +45,4 @@ export function parseEnvArgs(args: string): EnvArgs {
   }
   if (unknown.length > 0 && !ignoreUnknown) throw E.argsUnknown(unknown);
   return out;
-}
-
-export function isCniError(e: unknown): e is CniError {
-  return e instanceof CniError;
 }

@@ -33,7 +33,8 @@ export class TypeError_ extends Error {
   }
 }
 
-function jsonKind(v: unknown): string {
+/** The JSON kind as Go's errors name it: "string", "number", "bool", "array", "object". */
+export function jsonKind(v: unknown): string {
   if (Array.isArray(v)) return "array";
   if (typeof v === "boolean") return "bool";
   return typeof v === "object" ? "object" : typeof v; // "string" | "number" | "object"

@@ -1,6 +1,6 @@
 // host-local's LoadIPAMConfig: the whole plugin config from stdin plus CNI_ARGS, decoded with Go's rules and
 // validated in host-local's order ('ipam' key, CNI_ARGS, requested IPs, ranges), with its messages.
-import { CniError, E } from "../cni/errors.js";
+import { E } from "../cni/errors.js";
 import { versionAtLeast } from "../cni/version.js";
 import { type Addr, type Cidr, broadcastOf, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import {
@@ -17,7 +17,7 @@ import {
 } from "../net/range.js";
 import { parseDuration } from "./duration.js";
 import { parseEnvArgs, parseRequestedIP } from "./args.js";
-import { HardError, type Schema, TypeError_, goDecode, goErrorText } from "./gojson.js";
+import { HardError, type Schema, TypeError_, goDecode, goErrorText, jsonKind } from "./gojson.js";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 
@@ -73,7 +73,7 @@ const ipNet: Schema = {
   t: "custom",
   onNull: true,
   parse: (raw) => {
-    if (typeof raw !== "string" && raw !== null) throw new TypeError_(kindOf(raw), "string");
+    if (typeof raw !== "string" && raw !== null) throw new TypeError_(jsonKind(raw), "string");
     const s = raw ?? "";
     const c = parseCIDR(s);
     if (!c) throw new HardError(`invalid CIDR address: ${s}`);
@@ -152,12 +152,6 @@ const netSchema: Schema = {
     },
   },
 };
-
-function kindOf(v: unknown): string {
-  if (Array.isArray(v)) return "array";
-  if (typeof v === "boolean") return "bool";
-  return typeof v;
-}
 
 interface DecodedRoute {
   dst?: Cidr;
@@ -277,4 +271,3 @@ function reuseDelay(text: string | undefined): number {
   return ms;
 }
 
-export { CniError };
