@@ -53,6 +53,22 @@ describe("protocol basics", () => {
   });
 });
 
+describe("the working directory", () => {
+  it("cannot change the plugin: .env and bunfig.toml there are not loaded", () => {
+    const cwd = join(dir, "cwd");
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, ".env"), "CNI_COMMAND=VERSION\nLOCAL_IPAM_LOCK_TIMEOUT_MS=1\n");
+    writeFileSync(join(cwd, "evil.js"), `require("fs").writeFileSync(${JSON.stringify(join(dir, "pwned"))}, "x");`);
+    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./evil.js"]\n');
+    const about = spawnSync(LOCAL_IPAM, [], { cwd, env: { PATH: process.env.PATH }, encoding: "utf8" });
+    expect(about.stdout).toBe(""); // not VERSION's output: .env was ignored
+    expect(about.stderr).toContain("CNI local-ipam plugin");
+    const add = spawnSync(LOCAL_IPAM, [], { cwd, env: cniEnv({ command: "ADD" }), input: JSON.stringify(conf()), encoding: "utf8" });
+    expect(JSON.parse(add.stdout).ips[0].address).toBe("10.7.0.2/24");
+    expect(existsSync(join(dir, "pwned"))).toBe(false);
+  });
+});
+
 describe("files on disk", () => {
   it("writes host-local's bytes with 0600 leases, a 0750 lock, a 0755 directory, and leaves no temporary file", () => {
     const r = run(LOCAL_IPAM, { command: "ADD", containerId: "abc", ifname: "net1" }, conf());
