@@ -44,15 +44,22 @@ function ioError(syscall: string, path: string, e: unknown): CniError {
   return E.io(syscall, path, goErrText(e));
 }
 
-function readFd(fd: number, limit: number): string {
-  const buf = Buffer.allocUnsafe(limit);
+/** Reads `fd` to its end or `limit` bytes. The size is a hint only: files in /proc say 0, so the buffer grows. */
+function readAll(fd: number, sizeHint: number, limit: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(sizeHint + 1, 4096)));
   let len = 0;
-  while (len < limit) {
-    const n = readSync(fd, buf, len, limit - len, null);
+  for (;;) {
+    if (len === buf.length) {
+      if (buf.length >= limit) break;
+      const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 4));
+      buf.copy(bigger, 0, 0, len);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, len, buf.length - len, null);
     if (n === 0) break;
     len += n;
   }
-  return buf.toString("utf8", 0, len);
+  return buf.subarray(0, len);
 }
 
 /** Reads a regular file without following a symlink or blocking on a FIFO; null if it is not one. */
@@ -65,22 +72,7 @@ export function readSmallFileBuffer(path: string, limit: number): Buffer | null 
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return null;
-    // the size is a hint only: files in /proc say 0; grow until end of file or the limit
-    let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(st.size + 1, 4096)));
-    let len = 0;
-    for (;;) {
-      if (len === buf.length) {
-        if (buf.length >= limit) break;
-        const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 4));
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-      const n = readSync(fd, buf, len, buf.length - len, null);
-      if (n === 0) break;
-      len += n;
-    }
-    return buf.subarray(0, len);
+    return st.isFile() ? readAll(fd, st.size, limit) : null;
   } catch {
     return null;
   } finally {
@@ -104,10 +96,25 @@ export function readConfigFile(path: string): string {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw E.resolvConf(`read ${path}: is a directory`);
     if (!st.isFile()) throw E.resolvConf(`read ${path}: not a regular file`);
-    return readFd(fd, 1 << 20);
+    return readAll(fd, st.size, 1 << 20).toString("utf8");
   } finally {
     closeSync(fd);
   }
+}
+
+/** The release times local-ipam keeps for reuseDelay (address -> ms since the epoch); empty when unreadable. */
+export function readReleaseTimes(path: string): Map<string, number> {
+  try {
+    const parsed = JSON.parse(readSmallFile(path, 16 << 20) ?? "{}") as Record<string, unknown>;
+    return new Map(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === "number"));
+  } catch {
+    return new Map(); // a damaged file only loses the delay for the addresses it named
+  }
+}
+
+/** A counter file of ours (the index rebuilds); 0 when absent or unreadable. */
+export function readCounter(path: string): number {
+  return Number(readSmallFile(path, 64) ?? "0") || 0;
 }
 
 /** The wall-clock time of the current boot, from btime in /proc/stat (ms since the epoch), or null. */
@@ -286,6 +293,28 @@ export class NetworkStore implements Store {
     }
   }
 
+  /**
+   * Replaces `target` whole: `content` goes to a temporary file in our state directory (fsynced when `sync`),
+   * which is then renamed over it. Readers see the old file or the new one, never a mix; a symlink at `target` is
+   * replaced, not followed. On failure the temporary file is removed and the error thrown as it came.
+   */
+  private replaceFile(target: string, content: string | Uint8Array[], sync: boolean): void {
+    this.ensureStateDir();
+    const tmp = this.tmpPath();
+    try {
+      if (typeof content === "string") this.writeWhole(tmp, content, constants.O_CREAT | constants.O_EXCL, sync);
+      else this.writePieces(tmp, content);
+      renameSync(tmp, target);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* gone */
+      }
+      throw e;
+    }
+  }
+
   private tmpPath(): string {
     return join(this.stateDir, `tmp.${process.pid}.${this.tmpCounter++}`);
   }
@@ -353,18 +382,11 @@ export class NetworkStore implements Store {
   }
 
   replace(name: string, owner: string, previous: string | null): void {
-    this.ensureStateDir();
-    const tmp = this.tmpPath();
-    this.writeWhole(tmp, owner, constants.O_CREAT | constants.O_EXCL);
     const target = join(this.dir, name);
     try {
-      renameSync(tmp, target); // atomic: readers see the old owner or the new one, never a mix
+      this.replaceFile(target, owner, true);
     } catch (e) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* gone */
-      }
+      if (e instanceof CniError) throw e;
       throw ioError("rename", target, e);
     }
     this.changed = true;
@@ -378,15 +400,7 @@ export class NetworkStore implements Store {
   }
 
   releases(): Map<string, number> {
-    if (!this.released) {
-      this.released = new Map();
-      try {
-        const parsed = JSON.parse(readSmallFile(this.releasedPath, 16 << 20) ?? "{}") as Record<string, unknown>;
-        for (const [name, at] of Object.entries(parsed)) if (typeof at === "number") this.released.set(name, at);
-      } catch {
-        /* a damaged file only loses the delay for the addresses it named */
-      }
-    }
+    this.released ??= readReleaseTimes(this.releasedPath);
     return this.released;
   }
 
@@ -402,10 +416,7 @@ export class NetworkStore implements Store {
   private writeReleases(): void {
     const now = Date.now();
     const kept = [...this.releases()].filter(([, at]) => now - at < this.releaseWindowMs);
-    this.ensureStateDir();
-    const tmp = this.tmpPath();
-    this.writeWhole(tmp, JSON.stringify(Object.fromEntries(kept)), constants.O_CREAT | constants.O_EXCL, false);
-    renameSync(tmp, this.releasedPath);
+    this.replaceFile(this.releasedPath, JSON.stringify(Object.fromEntries(kept)), false);
     this.releasedDirty = false;
   }
 
@@ -424,17 +435,10 @@ export class NetworkStore implements Store {
 
   setLastReserved(rangeId: number, ip: string): void {
     const target = join(this.dir, `last_reserved_ip.${rangeId}`);
-    this.ensureStateDir();
-    const path = this.tmpPath();
-    this.writeWhole(path, ip, constants.O_CREAT | constants.O_EXCL, false);
     try {
-      renameSync(path, target); // replaces, never follows, whatever sits at that name
+      this.replaceFile(target, ip, false);
     } catch (e) {
-      try {
-        unlinkSync(path);
-      } catch {
-        /* gone */
-      }
+      if (e instanceof CniError) throw e;
       if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw ioError("rename", target, e);
       this.writeWhole(target, ip, constants.O_CREAT | constants.O_TRUNC);
     }
@@ -470,10 +474,7 @@ export class NetworkStore implements Store {
         const when = Date.now() / 1000 - 2 - Math.random() / 2;
         utimesSync(this.dir, when, when);
       }
-      this.ensureStateDir();
-      const tmp = this.tmpPath();
-      this.writePieces(tmp, this.tbl.encode(dirStamp(this.dir)));
-      renameSync(tmp, this.indexPath);
+      this.replaceFile(this.indexPath, this.tbl.encode(dirStamp(this.dir)), false);
       if (this.rebuilds > 0) this.countRebuilds();
     } catch {
       // the index is only a cache: without it the next invocation scans the lease files, as host-local does
@@ -490,10 +491,7 @@ export class NetworkStore implements Store {
   /** How often the index had to be rebuilt from the lease files, kept for `local-ipam metrics`. */
   private countRebuilds(): void {
     const path = join(this.stateDir, "rebuilds");
-    const before = Number(readSmallFile(path, 64) ?? "0") || 0;
-    const tmp = this.tmpPath();
-    this.writeWhole(tmp, String(before + this.rebuilds), constants.O_CREAT | constants.O_EXCL, false);
-    renameSync(tmp, path);
+    this.replaceFile(path, String(readCounter(path) + this.rebuilds), false);
   }
 
   close(): void {

@@ -3,7 +3,7 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { goTrim, leaseAddr } from "../allocator/store.js";
 import type { Addr } from "../net/ip.js";
-import { STATE_DIR, join, readSmallFile } from "./disk.js";
+import { STATE_DIR, join, readCounter, readReleaseTimes, readSmallFile } from "./disk.js";
 
 export interface LeaseInfo {
   name: string;
@@ -60,17 +60,12 @@ export function readLeases(dataDir: string, network: string): LeaseInfo[] {
 
 /** How often local-ipam had to rebuild this network's index from the lease files. */
 export function indexRebuilds(dataDir: string, network: string): number {
-  return Number(readSmallFile(join(dataDir, STATE_DIR, network, "rebuilds"), 64) ?? "0") || 0;
+  return readCounter(join(dataDir, STATE_DIR, network, "rebuilds"));
 }
 
 /** When addresses were released (for the reuse delay), as local-ipam keeps it; empty when unknown. */
 export function readReleases(dataDir: string, network: string): Map<string, number> {
-  try {
-    const parsed = JSON.parse(readSmallFile(join(dataDir, STATE_DIR, network, "released"), 16 << 20) ?? "{}");
-    return new Map(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === "number"));
-  } catch {
-    return new Map();
-  }
+  return readReleaseTimes(join(dataDir, STATE_DIR, network, "released"));
 }
 
 /** A file named on the command line (a conflist), as text; null when it cannot be read. */
