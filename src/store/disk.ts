@@ -410,6 +410,8 @@ export class NetworkStore implements Store {
   }
 
   forgetRelease(name: string): void {
+    // without a reuse delay release times are never consulted: no need to read the file on every ADD
+    if (this.releaseWindowMs <= 0 && !this.released) return;
     if (this.releases().delete(name)) this.releasedDirty = true;
   }
 
