@@ -78,12 +78,9 @@ export class RangeSetPool {
     });
     return this;
   }
-  mark(ip: Addr, taken = true): void {
+  mark(ip: Addr): void {
     const ri = rangeIndexFor(this.set, ip);
-    if (ri < 0) return;
-    const off = ip.n - this.set[ri]!.rangeStart.n;
-    if (taken) this.taken[ri]!.add(off);
-    else this.taken[ri]!.delete(off);
+    if (ri >= 0) this.taken[ri]!.add(ip.n - this.set[ri]!.rangeStart.n);
   }
   addrAt(ri: number, off: bigint): Addr {
     const start = this.set[ri]!.rangeStart;

@@ -57,7 +57,6 @@ export const E = {
       "incompatible CNI versions",
       `config is ${q(config)}, plugin supports [${supported.map(q).join(" ")}]`,
     ),
-  badVersionString: (v: string) => make(Code.DecodingFailure, `unparsable version ${q(v)}`),
   checkNotAllowed: () => make(Code.IncompatibleVersion, "config version does not allow CHECK"),
   commandNeedsVersion: (cmd: string, version: string) =>
     make(Code.IncompatibleVersion, `config version does not allow ${cmd}`, `${cmd} needs cniVersion ${version} or later`),
@@ -83,7 +82,6 @@ export const E = {
       `ARGS: cannot unmarshal into field '${key}' - type '${type}' does not implement encoding.TextUnmarshaler`,
     ),
   boolInvalid: (s: string) => `boolean unmarshal error: invalid input ${s}`,
-  invalidIpAddress: (s: string) => make(Code.Internal, `invalid IP address ${s}`),
   cannotUnderstandIp: (err: string) => make(Code.Internal, `cannot understand ip: ${err}`),
   noRanges: () => make(Code.Internal, "no IP ranges specified"),
   invalidRangeSet: (i: number, err: string) => make(Code.Internal, `invalid range set ${i}: ${err}`),
@@ -127,7 +125,6 @@ export const E = {
   reclaimedNote: (ip: string, previous: string, written: string) =>
     `local-ipam: range set full; reclaimed ${ip} from ${previous || "an unknown owner"}, whose lease was written ${written}, before the last boot`,
   notFound: (id: string) => make(Code.Internal, `host-local: Failed to find address added by container ${id}`),
-  releaseFailed: (errs: string[]) => make(Code.Internal, errs.join(";")),
 
   // store
   io: (what: string, path: string, err: string) => make(Code.IOFailure, `${what} ${path}: ${err}`),
