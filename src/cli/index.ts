@@ -84,10 +84,15 @@ function table(header: string[], rows: string[][], shrink: number): string {
   return [header, ...rows].map((r) => r.map((c, i) => cut(c, widths[i]!).padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
+/** The networks the flags name (--config, --network, --data-dir), with their leases and usage. */
+function networksOf(p: Parsed, bootMs: number | null) {
+  return collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootMs);
+}
+
 function cmdLeases(p: Parsed): number {
   const now = Date.now();
   const boot = bootTimeMs();
-  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), boot);
+  const nets = networksOf(p, boot);
   const rows = nets.flatMap(({ usage, leases }) =>
     leases.map((l) => ({
       network: usage.network,
@@ -121,7 +126,7 @@ function cmdUsage(p: Parsed): number {
   const warnText = one(p, "warn") ?? "90";
   const warn = Number(warnText);
   if (!/^\d+(\.\d+)?$/.test(warnText) || warn > 100) throw new UsageError(`--warn takes a percentage, not "${warnText}"`);
-  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootTimeMs()).map((n) => n.usage);
+  const nets = networksOf(p, bootTimeMs()).map((n) => n.usage);
   if (p.switches.has("json")) {
     json({
       networks: nets.map((n) => ({
@@ -222,7 +227,7 @@ function cmdRelease(p: Parsed): number {
 }
 
 function cmdMetrics(p: Parsed): number {
-  const nets = collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootTimeMs()).map((n) => n.usage);
+  const nets = networksOf(p, bootTimeMs()).map((n) => n.usage);
   const per = (f: (n: NetworkUsage) => number) => nets.map((n) => ({ labels: { network: n.network }, value: f(n) }));
   const families: Family[] = [
     {
