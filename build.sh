@@ -1,22 +1,51 @@
 #!/usr/bin/env bash
-# Builds dist/local-ipam: esbuild bundles src/ into two CommonJS files, the plugin (src/main.ts) and the operator
-# CLI (src/cli/index.ts), then `bun build --compile` embeds both in one self-contained executable with bytecode
-# (half the start-up time). The plugin requires the CLI bundle only when run as the CLI, so the plugin's start
-# never loads it. Everything comes from npm; nothing is downloaded at build time.
+# Builds local-ipam. The TypeScript in src/ is the source of truth: esbuild bundles it into one plain script,
+# native/build.sh compiles that to QuickJS bytecode and links it with the small C host into a static executable.
+#
+#   ./build.sh [plugin]   dist/local-ipam: the CNI plugin and the operator CLI, x86-64, static, no AVX needed
+#   ./build.sh all        also dist/local-ipam-arm64 (static arm64), dist/test/local-ipam (the same code with
+#                         its fault points compiled in, for the fault tests) and dist/test/local-ipam-asan
+#                         (ASan+UBSan, for the fuzzer); npm test builds this
+#
+# A C toolchain, musl and the arm64 cross compiler are installed from Debian when missing (native/build.sh);
+# the engine's source comes from node_modules (qjsc@0.3.0, pinned). Nothing is downloaded at build time.
 set -euo pipefail
 cd "$(dirname "$0")"
-[ -x node_modules/.bin/bun ] && [ -x node_modules/.bin/esbuild ] || npm ci --no-audit --no-fund
+what=${1:-plugin}
+case $what in plugin | all) ;; *) echo "usage: $0 [plugin|all]" >&2; exit 2 ;; esac
+
+[ -x node_modules/.bin/esbuild ] && [ -d node_modules/qjsc ] || npm ci --no-audit --no-fund
 version=$(node -p 'require("./package.json").version')
-mkdir -p dist
-common=(--bundle --platform=node --format=cjs --target=node20 --external:bun:ffi --minify --legal-comments=none
-  --define:__LOCAL_IPAM_VERSION__="\"$version\"" --log-level=warning)
-node_modules/.bin/esbuild src/main.ts "${common[@]}" --define:__LOCAL_IPAM_CLI__='"./cli.cjs"' --external:./cli.cjs \
-  --outfile=dist/local-ipam.cjs
-node_modules/.bin/esbuild src/cli/index.ts "${common[@]}" --outfile=dist/cli.cjs
-# A Bun executable reads .env and bunfig.toml from its working directory unless told not to: for a plugin run as
-# root by the container runtime that would let a stray file change its environment or preload code (and the
-# look-ups cost ~12 ms per start here). Both are turned off.
-(cd dist && ../node_modules/.bin/bun build --compile --bytecode --minify \
-  --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
-  ./local-ipam.cjs ./cli.cjs --outfile local-ipam >/dev/null)
-echo "built dist/local-ipam $version ($(du -h dist/local-ipam | cut -f1))"
+build=$(git describe --tags --always --dirty 2>/dev/null || echo unknown)
+mkdir -p dist/test
+
+# bundle <entry> <out.js> <faults: true|false> [esbuild options...]
+bundle() {
+  local entry=$1 out=$2 faults=$3
+  shift 3
+  node_modules/.bin/esbuild "$entry" --bundle --format=iife --platform=neutral --main-fields=main,module \
+    --target=es2020 --minify --legal-comments=none --log-level=warning \
+    --define:__LOCAL_IPAM_VERSION__="\"$version\"" --define:__LOCAL_IPAM_BUILD__="\"$build\"" \
+    --define:__LOCAL_IPAM_FAULTS__="$faults" --outfile="$out" "$@"
+}
+
+# native <out> <variant> <dir with plugin.js cli.js>: the three scripts of the executable (the plugin; the CLI,
+# run instead when the binary gets arguments; ipaddr.js, loaded on the first IPv6 address)
+native() {
+  native/build.sh "$1" "$2" plugin="$3/plugin.js" cli="$3/cli.js" ipaddr=dist/ipaddr.js
+}
+
+lazy=(--alias:ipaddr.js=./src/platform/ipaddr-native.cjs)
+bundle node_modules/ipaddr.js/lib/ipaddr.js dist/ipaddr.js false --global-name=__lib_ipaddr
+mkdir -p dist/release
+bundle src/main.ts dist/release/plugin.js false "${lazy[@]}"
+bundle src/cli/main.ts dist/release/cli.js false "${lazy[@]}"
+native dist/local-ipam x86_64 dist/release
+if [ "$what" = all ]; then
+  native dist/local-ipam-arm64 arm64 dist/release
+  bundle src/main.ts dist/test/plugin.js true "${lazy[@]}"
+  bundle src/cli/main.ts dist/test/cli.js true "${lazy[@]}"
+  native dist/test/local-ipam x86_64 dist/test
+  native dist/test/local-ipam-asan asan dist/test
+fi
+echo "built local-ipam $version ($build): dist/local-ipam $(stat -c %s dist/local-ipam) bytes"

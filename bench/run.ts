@@ -2,8 +2,8 @@
 // reported as ratios (local-ipam / host-local). Writes docs/benchmarks.md and docs/add-latency.svg.
 // Single invocations are timed with hyperfine (shell start-up subtracted); parallel load with a Node driver.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { cpus, release, totalmem } from "node:os";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
 const ROOT = resolve(__dirname, "..");
@@ -15,7 +15,14 @@ const QUICK = process.env.BENCH_QUICK === "1"; // fewer runs, for trying the har
 
 function config(plugin: Plugin, label: string, subnet: string): string {
   const path = join(work, `${plugin}-${label}.json`);
-  writeFileSync(path, JSON.stringify({ cniVersion: "1.0.0", name: "bench", ipam: { type: plugin, subnet, dataDir: join(work, plugin, label) } }));
+  writeFileSync(
+    path,
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "bench",
+      ipam: { type: plugin, subnet, dataDir: join(work, plugin, label) },
+    }),
+  );
   return path;
 }
 
@@ -60,7 +67,11 @@ function row(what: string, li: number, hl: number, target: string, unit = fmt): 
   for (const p of NAMES) {
     seed(p, "s24", 0x0a320000, 50);
     const cfg = config(p, "s24", "10.50.0.0/24");
-    times[p] = hyperfine(`${env("ADD")} ${PLUGINS[p]} < ${cfg} && ${env("DEL")} ${PLUGINS[p]} < ${cfg}`, null, QUICK ? 20 : 200);
+    times[p] = hyperfine(
+      `${env("ADD")} ${PLUGINS[p]} < ${cfg} && ${env("DEL")} ${PLUGINS[p]} < ${cfg}`,
+      null,
+      QUICK ? 20 : 200,
+    );
   }
   row("1. ADD+DEL, /24 with 50 leases", times["local-ipam"], times["host-local"], "<= 2.0");
 }
@@ -80,12 +91,17 @@ function row(what: string, li: number, hl: number, target: string, unit = fmt): 
     run(p, cfg, "DEL"); // each timed DEL is prepared by an ADD
     t.DEL![p] = hyperfine(`${env("DEL")} ${bin} < ${cfg}`, `${env("ADD")} ${bin} < ${cfg}`, runs);
   }
-  for (const op of ["ADD", "CHECK", "DEL"]) row(`2. ${op}, /16 with 60,000 leases`, t[op]!["local-ipam"], t[op]!["host-local"], "<= 0.1");
+  for (const op of ["ADD", "CHECK", "DEL"])
+    row(`2. ${op}, /16 with 60,000 leases`, t[op]!["local-ipam"], t[op]!["host-local"], "<= 0.1");
 }
 
 // (3) 200 ADDs from 8 parallel workers on a /16: wall time, and the 200 addresses must be distinct
 async function parallel(p: Plugin): Promise<{ ms: number; distinct: number; failed: string[] }> {
-  const cfg = JSON.stringify({ cniVersion: "1.0.0", name: "bench", ipam: { type: p, subnet: "10.52.0.0/16", dataDir: join(work, p, "par") } });
+  const cfg = JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "bench",
+    ipam: { type: p, subnet: "10.52.0.0/16", dataDir: join(work, p, "par") },
+  });
   const addrs: string[] = [];
   const failed: string[] = [];
   let next = 0;
@@ -94,7 +110,9 @@ async function parallel(p: Plugin): Promise<{ ms: number; distinct: number; fail
     while (next < 200) {
       const i = next++;
       const out = await new Promise<string>((res) => {
-        const c = spawn(PLUGINS[p], [], { env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: `par${i}`, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x" } });
+        const c = spawn(PLUGINS[p], [], {
+          env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: `par${i}`, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x" },
+        });
         let s = "";
         c.stdout.on("data", (d) => (s += d));
         c.on("close", () => res(s));
@@ -118,7 +136,13 @@ async function main(): Promise<void> {
     if (par[p].failed.length) console.log(`3. ${p}: ${par[p].failed.length} ADDs failed, first: ${par[p].failed[0]}`);
   }
   row("3. 200 ADDs, 8 parallel workers, /16 (wall)", par["local-ipam"].ms, par["host-local"].ms, "<= 1.5");
-  rows.push({ what: "3. distinct addresses of 200 (failed ADDs)", li: `${par["local-ipam"].distinct} (${par["local-ipam"].failed.length})`, hl: `${par["host-local"].distinct} (${par["host-local"].failed.length})`, ratio: "", target: "200 (0)" });
+  rows.push({
+    what: "3. distinct addresses of 200 (failed ADDs)",
+    li: `${par["local-ipam"].distinct} (${par["local-ipam"].failed.length})`,
+    hl: `${par["host-local"].distinct} (${par["host-local"].failed.length})`,
+    ratio: "",
+    target: "200 (0)",
+  });
 
   // (4) ADD latency at 0, 1,000, 10,000 and 60,000 leases
   const sizes = [0, 1000, 10000, 60000];
@@ -133,7 +157,9 @@ async function main(): Promise<void> {
       latency[p].push(hyperfine(`${env("ADD")} ${PLUGINS[p]} < ${cfg}`, `${env("DEL")} ${PLUGINS[p]} < ${cfg}`, runs));
       rmSync(join(work, p, label), { recursive: true, force: true });
     }
-  sizes.forEach((s, i) => row(`4. ADD at ${s.toLocaleString("en")} leases`, latency["local-ipam"][i]!, latency["host-local"][i]!, ""));
+  sizes.forEach((s, i) => {
+    row(`4. ADD at ${s.toLocaleString("en")} leases`, latency["local-ipam"][i]!, latency["host-local"][i]!, "");
+  });
   const flat = latency["local-ipam"][3]! / latency["local-ipam"][0]!;
   rows.push({ what: "4. local-ipam ADD at 60,000 / at 0", li: flat.toFixed(3), hl: "", ratio: "", target: "<= 1.5" });
   console.log(`4. local-ipam ADD at 60,000 / at 0 leases: ${flat.toFixed(3)} (target <= 1.5)`);
@@ -144,9 +170,19 @@ async function main(): Promise<void> {
     const cfg = join(work, `${p}-s16.json`);
     run(p, cfg, "DEL", "rss");
     const py = `import os,sys,subprocess\np=subprocess.Popen(sys.argv[1:],stdin=open(${JSON.stringify(cfg)}),stdout=subprocess.DEVNULL)\n_,_,ru=os.wait4(p.pid,0)\nprint(ru.ru_maxrss)`;
-    rss[p] = Number(execFileSync("python3", ["-c", py, PLUGINS[p]], { env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "rss", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x" } }).toString());
+    rss[p] = Number(
+      execFileSync("python3", ["-c", py, PLUGINS[p]], {
+        env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "rss", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x" },
+      }).toString(),
+    );
   }
-  row("5. peak RSS, ADD at 60,000 leases", rss["local-ipam"] / 1024, rss["host-local"] / 1024, "", (v) => `${v.toFixed(1)} MiB`);
+  row(
+    "5. peak RSS, ADD at 60,000 leases",
+    rss["local-ipam"] / 1024,
+    rss["host-local"] / 1024,
+    "",
+    (v) => `${v.toFixed(1)} MiB`,
+  );
   const size = (p: Plugin) => statSync(PLUGINS[p]).size / 1048576;
   row("5. binary size", size("local-ipam"), size("host-local"), "", (v) => `${v.toFixed(1)} MiB`);
 
@@ -157,7 +193,9 @@ async function main(): Promise<void> {
 function machine(): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const hf = execFileSync("hyperfine", ["--version"]).toString().trim();
-  const bun = execFileSync(join(ROOT, "node_modules", ".bin", "bun"), ["--version"]).toString().trim();
+  const bun = execFileSync(join(ROOT, "node_modules", ".bin", "bun"), ["--version"])
+    .toString()
+    .trim();
   return `${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}; ${hf}; bun ${bun}; host-local from Debian's containernetworking-plugins`;
 }
 
@@ -185,23 +223,39 @@ ${table}
 
 /** A small line chart: ADD latency (ms, log scale) against lease count, one line per plugin. */
 function chart(sizes: number[], latency: Record<Plugin, number[]>): string {
-  const W = 640, H = 360, L = 70, R = 20, T = 40, B = 60;
+  const W = 640,
+    H = 360,
+    L = 70,
+    R = 20,
+    T = 40,
+    B = 60;
   const all = NAMES.flatMap((p) => latency[p]);
-  const lo = Math.log10(Math.min(...all) / 1.5), hi = Math.log10(Math.max(...all) * 1.5);
+  const lo = Math.log10(Math.min(...all) / 1.5),
+    hi = Math.log10(Math.max(...all) * 1.5);
   const x = (i: number) => L + (i * (W - L - R)) / (sizes.length - 1);
   const y = (ms: number) => T + ((hi - Math.log10(ms)) * (H - T - B)) / (hi - lo);
   const colors: Record<Plugin, string> = { "local-ipam": "#1f77b4", "host-local": "#d62728" };
-  const ticks = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000].filter((v) => Math.log10(v) >= lo && Math.log10(v) <= hi);
+  const ticks = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000].filter(
+    (v) => Math.log10(v) >= lo && Math.log10(v) <= hi,
+  );
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">ADD latency (median, ms, log scale) against leases in the network</text>`,
-    ...ticks.map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${L - 8}" y="${y(v) + 4}" text-anchor="end">${v}</text>`),
+    ...ticks.map(
+      (v) =>
+        `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${L - 8}" y="${y(v) + 4}" text-anchor="end">${v}</text>`,
+    ),
     ...sizes.map((s, i) => `<text x="${x(i)}" y="${H - B + 20}" text-anchor="middle">${s.toLocaleString("en")}</text>`),
     `<text x="${W / 2}" y="${H - 18}" text-anchor="middle">leases</text>`,
     ...NAMES.map((p, k) => {
       const pts = latency[p].map((ms, i) => `${x(i).toFixed(1)},${y(ms).toFixed(1)}`).join(" ");
-      const dots = latency[p].map((ms, i) => `<circle cx="${x(i)}" cy="${y(ms)}" r="3.5" fill="${colors[p]}"><title>${p}: ${ms.toFixed(1)} ms</title></circle>`).join("");
+      const dots = latency[p]
+        .map(
+          (ms, i) =>
+            `<circle cx="${x(i)}" cy="${y(ms)}" r="3.5" fill="${colors[p]}"><title>${p}: ${ms.toFixed(1)} ms</title></circle>`,
+        )
+        .join("");
       return `<polyline points="${pts}" fill="none" stroke="${colors[p]}" stroke-width="2"/>${dots}<text x="${L + 10}" y="${T + 16 + 16 * k}" fill="${colors[p]}">${p}</text>`;
     }),
     "</svg>",

@@ -62,19 +62,37 @@ function cnitool(command: string, network: string, netns?: string, env: Record<s
 
 type Ipam = "local-ipam" | "host-local";
 /** Writes a conflist; `bridge` false makes a list holding the IPAM plugin alone (its own ipam block). */
-function conflist(name: string, ipamType: Ipam, ipam: object, opts: { version?: string; bridge?: string; capabilities?: object } = {}): void {
+function conflist(
+  name: string,
+  ipamType: Ipam,
+  ipam: object,
+  opts: { version?: string; bridge?: string; capabilities?: object } = {},
+): void {
   const dataDir = join(data, ipamType);
   const ipamBlock = { type: ipamType, dataDir, ...ipam };
   const plugin = opts.bridge
-    ? { type: "bridge", bridge: opts.bridge, isGateway: true, ipam: ipamBlock, ...(opts.capabilities ? { capabilities: opts.capabilities } : {}) }
+    ? {
+        type: "bridge",
+        bridge: opts.bridge,
+        isGateway: true,
+        ipam: ipamBlock,
+        ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+      }
     : { type: ipamType, ipam: ipamBlock, ...(opts.capabilities ? { capabilities: opts.capabilities } : {}) };
   if (opts.bridge) bridges.add(opts.bridge);
-  writeFileSync(join(netconf, `10-${name}.conflist`), JSON.stringify({ cniVersion: opts.version ?? "1.0.0", name, plugins: [plugin] }));
+  writeFileSync(
+    join(netconf, `10-${name}.conflist`),
+    JSON.stringify({ cniVersion: opts.version ?? "1.0.0", name, plugins: [plugin] }),
+  );
 }
 
 function leases(ipamType: Ipam, network: string): string[] {
   const dir = join(data, ipamType, network);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip")).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip"))
+        .sort()
+    : [];
 }
 
 /** The addresses a result hands out (what must match between the two plugins). */
@@ -93,9 +111,15 @@ beforeAll(() => {
   const build = sh(join(ROOT, "conformance", "cnitool", "build.sh"), []);
   if (build.status !== 0) throw new Error(`building cnitool failed: ${build.out}`);
   // leftovers of an earlier, killed run
-  for (const ns of sh("ip", ["netns", "list"]).out.split("\n")) if (ns.startsWith(PREFIX)) sh("ip", ["netns", "del", ns.split(" ")[0]!]);
+  for (const ns of sh("ip", ["netns", "list"]).out.split("\n"))
+    if (ns.startsWith(PREFIX)) sh("ip", ["netns", "del", ns.split(" ")[0]!]);
   root = tempDir("local-ipam-cnitool-");
-  [netconf, bin, data, cache] = ["net.d", "bin", "data", "cache"].map((d) => join(root, d)) as [string, string, string, string];
+  [netconf, bin, data, cache] = ["net.d", "bin", "data", "cache"].map((d) => join(root, d)) as [
+    string,
+    string,
+    string,
+    string,
+  ];
   for (const d of [netconf, bin, data, cache]) mkdirSync(d);
   for (const p of ["bridge", "loopback", "host-local"]) symlinkSync(`${PLUGINS}/${p}`, join(bin, p));
   symlinkSync(LOCAL_IPAM, join(bin, "local-ipam"));
@@ -115,13 +139,34 @@ function bridgeLifecycle(ipamType: Ipam, version: string, n: number) {
   const added = nss.map((ns) => cnitool("add", network, ns));
   for (const a of added) expect(a.status, a.stdout + a.stderr).toBe(0);
   const inNs = nss.map((_, i) => addressesIn(`${PREFIX}-${i}`, "-4"));
-  const ping = sh("ip", ["netns", "exec", `${PREFIX}-0`, "ping", "-c", "1", "-W", "2", addrs(added[1]!)[0]!.split("/")[0]!]);
+  const ping = sh("ip", [
+    "netns",
+    "exec",
+    `${PREFIX}-0`,
+    "ping",
+    "-c",
+    "1",
+    "-W",
+    "2",
+    addrs(added[1]!)[0]!.split("/")[0]!,
+  ]);
   const checks = nss.map((ns) => cnitool("check", network, ns).status);
   const during = leases(ipamType, network);
   const cachedDuring = readdirSync(join(cache, "results")).filter((f) => f.startsWith(`${network}-`)).length;
   const dels = nss.map((ns) => cnitool("del", network, ns).status);
   const cachedAfter = readdirSync(join(cache, "results")).filter((f) => f.startsWith(`${network}-`)).length;
-  return { addresses: added.map(addrs), routes: added.map((a) => a.json.routes), inNs, ping: ping.status, checks, during, cachedDuring, dels, after: leases(ipamType, network), cachedAfter };
+  return {
+    addresses: added.map(addrs),
+    routes: added.map((a) => a.json.routes),
+    inNs,
+    ping: ping.status,
+    checks,
+    during,
+    cachedDuring,
+    dels,
+    after: leases(ipamType, network),
+    cachedAfter,
+  };
 }
 
 describe("cnitool with bridge: local-ipam and host-local side by side", () => {
@@ -174,7 +219,9 @@ describe("capability args, CNI_ARGS and dual stack through libcni", () => {
     const go = (t: Ipam) =>
       scenario(t, (net) => {
         conflist(net, t, { subnet: "10.198.2.0/24" }, { capabilities: { ipRanges: true } });
-        const r = cnitool("add", net, netnsAdd(`${PREFIX}-rng`), { CAP_ARGS: '{"ipRanges":[[{"subnet":"10.198.3.0/24","rangeStart":"10.198.3.50"}]]}' });
+        const r = cnitool("add", net, netnsAdd(`${PREFIX}-rng`), {
+          CAP_ARGS: '{"ipRanges":[[{"subnet":"10.198.3.0/24","rangeStart":"10.198.3.50"}]]}',
+        });
         return { status: r.status, addrs: addrs(r) };
       });
     const ours = go("local-ipam");
@@ -185,7 +232,8 @@ describe("capability args, CNI_ARGS and dual stack through libcni", () => {
     const go = (t: Ipam) =>
       scenario(t, (net) => {
         conflist(net, t, { subnet: "10.198.4.0/24" });
-        const k8s = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=7e4f";
+        const k8s =
+          "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=7e4f";
         const a = cnitool("add", net, netnsAdd(`${PREFIX}-k1`), { CNI_ARGS: k8s });
         const b = cnitool("add", net, netnsAdd(`${PREFIX}-k2`), { CNI_ARGS: `${k8s};IP=10.198.4.200` });
         const c = cnitool("add", net, netnsAdd(`${PREFIX}-k3`), { CNI_ARGS: "K8S_POD_NAME=web-1" });
@@ -200,13 +248,30 @@ describe("capability args, CNI_ARGS and dual stack through libcni", () => {
   it("dual stack on a bridge: both families inside the namespace", () => {
     const go = (t: Ipam) =>
       scenario(t, (net) => {
-        conflist(net, t, { ranges: [[{ subnet: "10.198.6.0/24" }], [{ subnet: "fd00:198:6::/64" }]] }, { bridge: `${PREFIX}d${t[0]}` });
+        conflist(
+          net,
+          t,
+          { ranges: [[{ subnet: "10.198.6.0/24" }], [{ subnet: "fd00:198:6::/64" }]] },
+          { bridge: `${PREFIX}d${t[0]}` },
+        );
         const ns = netnsAdd(`${PREFIX}-ds`);
         const r = cnitool("add", net, ns);
-        return { status: r.status, addrs: addrs(r), v4: addressesIn(`${PREFIX}-ds`, "-4"), v6: addressesIn(`${PREFIX}-ds`, "-6"), check: cnitool("check", net, ns).status };
+        return {
+          status: r.status,
+          addrs: addrs(r),
+          v4: addressesIn(`${PREFIX}-ds`, "-4"),
+          v6: addressesIn(`${PREFIX}-ds`, "-6"),
+          check: cnitool("check", net, ns).status,
+        };
       });
     const ours = go("local-ipam");
-    expect(ours).toEqual({ status: 0, addrs: ["10.198.6.2/24", "fd00:198:6::2/64"], v4: ["10.198.6.2/24"], v6: ["fd00:198:6::2/64"], check: 0 });
+    expect(ours).toEqual({
+      status: 0,
+      addrs: ["10.198.6.2/24", "fd00:198:6::2/64"],
+      v4: ["10.198.6.2/24"],
+      v6: ["fd00:198:6::2/64"],
+      check: 0,
+    });
     expect(ours).toEqual(go("host-local"));
   });
   it("CHECK and DEL get the cached prevResult: a lease removed behind the runtime's back fails CHECK", () => {
@@ -234,7 +299,13 @@ describe("a list holding the IPAM plugin alone", () => {
           conflist(net, t, { ranges: [[{ subnet: "10.197.0.0/24" }], [{ subnet: "fd00:197::/64" }]] }, { version });
           const ns = netnsAdd(`${PREFIX}-al`);
           const a = cnitool("add", net, ns);
-          return { v: version, add: [a.status, a.json?.ips], check: cnitool("check", net, ns).status, del: cnitool("del", net, ns).status, after: leases(t, net) };
+          return {
+            v: version,
+            add: [a.status, a.json?.ips],
+            check: cnitool("check", net, ns).status,
+            del: cnitool("del", net, ns).status,
+            after: leases(t, net),
+          };
         });
       const ours = go("local-ipam") as any;
       expect(ours.add[0]).toBe(0);
@@ -264,12 +335,16 @@ describe("a list holding the IPAM plugin alone", () => {
     expect(leases("local-ipam", "gcnet")).toEqual(["10.197.2.2"]);
     expect(cnitool("check", "gcnet", keep).status).toBe(0);
   });
-  it("cnitool status on a non-full and on a full pool", () => {
+  it("cnitool status on a full pool: ready by default (said on stderr), error 50 when the operator opts in", () => {
     conflist("stnet", "local-ipam", { subnet: "10.197.3.0/30" }, { version: "1.1.0" }); // one address
-    expect(cnitool("status", "stnet")).toMatchObject({ status: 0, stdout: "" });
+    expect(cnitool("status", "stnet")).toMatchObject({ status: 0, stdout: "", stderr: "" });
     expect(cnitool("add", "stnet", netnsAdd(`${PREFIX}-s1`)).status).toBe(0);
-    const full = cnitool("status", "stnet");
-    expect(full.status).toBe(1);
-    expect(full.json).toMatchObject({ code: 50, msg: "no IP addresses available in range set 0: 10.197.3.1-10.197.3.2" });
+    const ready = cnitool("status", "stnet");
+    expect([ready.status, ready.stdout]).toEqual([0, ""]);
+    expect(ready.stderr).toContain("range set 0 (10.197.3.1-10.197.3.2) has no free address");
+    conflist("stnet", "local-ipam", { subnet: "10.197.3.0/30", statusOnExhaustion: "unavailable" }, { version: "1.1.0" });
+    const unavailable = cnitool("status", "stnet");
+    expect(unavailable.status).toBe(1);
+    expect(unavailable.json).toMatchObject({ code: 50, msg: "no IP addresses available in range set 0: 10.197.3.1-10.197.3.2" });
   });
 });

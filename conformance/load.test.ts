@@ -1,10 +1,10 @@
 // Load: 1,000 ADDs and DELs from 16 parallel workers on one network, half of them by host-local. No address is
 // ever handed to a container while another live container holds it, and at the end the files are exactly the
 // surviving containers' leases.
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HOST_LOCAL, LOCAL_IPAM, ipamConfig, removeDir, runAsync, tempDir } from "../test/helpers.js";
+import { HOST_LOCAL, ipamConfig, LOCAL_IPAM, removeDir, runAsync, tempDir } from "../test/helpers.js";
 
 let dir: string;
 beforeAll(() => {
@@ -19,7 +19,7 @@ describe("mixed load with host-local", () => {
     const live = new Map<string, string[]>(); // container -> addresses
     const duplicates: string[] = [];
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     let ops = 0;
     let byHostLocal = 0;
     let failures = 0;
@@ -54,7 +54,9 @@ describe("mixed load with host-local", () => {
       }
     };
     await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
-    console.log(`load: ${ops} operations, ${byHostLocal} by host-local, ${live.size} containers left, ${duplicates.length} duplicates, ${failures} failures`);
+    console.log(
+      `load: ${ops} operations, ${byHostLocal} by host-local, ${live.size} containers left, ${duplicates.length} duplicates, ${failures} failures`,
+    );
     expect(duplicates).toEqual([]);
     expect(failures).toBe(0);
     const net = join(dir, "testnet");

@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine (root): the reference plugin host-local and the
-# bridge plugin (containernetworking-plugins), flock(1), Go with Debian's libcni for the cnitool driver, iproute2
-# and ping for real namespaces, podman with runc and busybox-static for real containers. Does nothing when all is
-# present.
+# Installs what the test suites need on a fresh Debian machine (root), and nothing when all is present:
+# - the oracle and real clients: containernetworking-plugins (host-local, bridge, loopback), golang-go and
+#   golang-github-appc-cni-dev (the cnitool driver), podman, runc, busybox-static (images built offline),
+#   containerd (the CRI suite), etcd-server and etcd-client (cluster pools), iproute2, iputils-ping;
+# - the native build: build-essential, musl-tools, gcc-aarch64-linux-gnu with libc6-dev-arm64-cross, patch, file;
+# - running the other CPUs' builds: qemu-user-static; measuring: time (GNU time for peak memory); openssl (etcd's
+#   TLS certificates); util-linux (flock(1)).
 set -euo pipefail
 need=()
-[ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
-command -v flock >/dev/null || need+=(util-linux)
-command -v mkfifo >/dev/null || need+=(coreutils)
-command -v go >/dev/null || need+=(golang-go)
+have() { command -v "$1" >/dev/null; }
+[ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+have flock || need+=(util-linux)
+have go || need+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] || need+=(golang-github-appc-cni-dev)
-command -v ip >/dev/null || need+=(iproute2)
-command -v ping >/dev/null || need+=(iputils-ping)
-command -v podman >/dev/null || need+=(podman)
-command -v runc >/dev/null || need+=(runc)
+have ip || need+=(iproute2)
+have ping || need+=(iputils-ping)
+have podman || need+=(podman)
+have runc || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
+have containerd || need+=(containerd)
+have etcd || need+=(etcd-server)
+have etcdctl || need+=(etcd-client)
+have gcc && have make || need+=(build-essential)
+have musl-gcc || need+=(musl-tools)
+have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+have patch || need+=(patch)
+have file || need+=(file)
+have qemu-aarch64-static && have qemu-x86_64-static || need+=(qemu-user-static)
+[ -x /usr/bin/time ] || need+=(time)
+have openssl || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test setup: missing ${need[*]}; run as root or apt-get install them" >&2

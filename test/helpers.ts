@@ -3,9 +3,15 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pluginMain } from "../src/cni/skel.js";
+import { commands } from "../src/commands/index.js";
+import { VERSION } from "../src/version.js";
 
 export const ROOT = resolve(__dirname, "..");
-export const LOCAL_IPAM = join(ROOT, "dist", "local-ipam");
+/** The binary under test: the native build, or another (the arm64 or sanitizer build) named by LOCAL_IPAM_BIN. */
+export const LOCAL_IPAM = process.env.LOCAL_IPAM_BIN ?? join(ROOT, "dist", "local-ipam");
+/** The test build: the same code with its fault points compiled in (see src/faults.ts); never shipped. */
+export const FAULTS_BIN = process.env.LOCAL_IPAM_FAULTS_BIN ?? join(ROOT, "dist", "test", "local-ipam");
 export const HOST_LOCAL = "/usr/lib/cni/host-local";
 
 export interface Invocation {
@@ -52,6 +58,24 @@ function outcome(status: number | null, stdout: string, stderr: string): Outcome
     json = undefined;
   }
   return { status, stdout, stderr, json };
+}
+
+/**
+ * Runs the plugin in this process, as the binary would run it: the same dispatcher (skel) and commands on the
+ * node:fs platform, with the environment and stdin given and stdout/stderr captured. Most suites use this; the
+ * binary itself is exec'd only where the process matters (faults, sizes, real clients, the differential suite).
+ */
+export function plugin(inv: Invocation, stdin: string | object): Outcome {
+  const input = typeof stdin === "string" ? stdin : JSON.stringify(stdin);
+  const env = cniEnv(inv);
+  let stdout = "";
+  let stderr = "";
+  const status = pluginMain(
+    { env, readStdin: () => input, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+    commands,
+    `CNI local-ipam plugin v${VERSION}`,
+  );
+  return outcome(status, stdout, stderr);
 }
 
 export function run(bin: string, inv: Invocation, stdin: string | object): Outcome {

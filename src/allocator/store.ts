@@ -1,50 +1,36 @@
-// What the allocator needs from storage, and nothing else: the store (src/store) implements it on files.
+// What the allocator needs from storage, in its own words, as host-local's backend.Store is (Reserve,
+// LastReservedIP, ReleaseByID, GetByID, ...). src/store implements it on the network directory; the allocator
+// never sees a file, an owner-key format or the index.
 import type { Addr } from "../net/ip.js";
-import { formatIP, parseIP } from "../net/ip.js";
-import type { LeaseTable, ScannedLease } from "./lease-table.js";
 
-export interface NamedLease extends ScannedLease {
-  name: string;
+/** What is leased: the read side, which the operator CLI also serves from a plain scan of the files. */
+export interface LeaseFacts {
+  /** The first address in [from, to] (one family) that is not leased, or null. */
+  nextUnused(from: Addr, to: Addr): bigint | null;
+  /** How many addresses in [from, to] are leased. */
+  countLeased(from: Addr, to: Addr): number;
+  /** Every leased address in [from, to], in no particular order. */
+  forEachLeased(from: Addr, to: Addr, fn: (n: bigint) => void): void;
+  /** When the lease of `ip` was last written (ms since the epoch), or null when there is no regular lease file. */
+  leaseWrittenMs(ip: Addr): number | null;
+  /** Whether the lease of `ip` was made for an address its owner asked for (never taken over after a reboot). */
+  isStatic(ip: Addr): boolean;
+  /** When `ip` was last released by DEL or GC (ms since the epoch), if that is remembered. */
+  releasedAt(ip: Addr): number | undefined;
 }
 
-export interface Store {
-  /** The leases: from the index while it is current, else from a scan of the lease files. */
-  table(): LeaseTable;
-  /** Rebuilds the table from the lease files, when the index turned out to disagree with them. */
-  rescan(): LeaseTable;
-  /** Every lease file with its owner, read from disk (GC, reclamation). */
-  scan(): NamedLease[];
-  /** The raw content of the lease named `name`, or null when it is not a readable regular file. */
-  readLease(name: string): string | null;
-  /** Creates the lease file `name` holding `owner`, whole or not at all; false when the name is taken. */
-  reserve(name: string, owner: string): boolean;
-  /** Replaces the content of the lease `name` (held by `previous`) with `owner`, whole or not at all. */
-  replace(name: string, owner: string, previous: string | null): void;
-  /** Removes the lease `name` held by `owner`; false when it could not be removed. */
-  remove(name: string, owner: string | null): boolean;
-  /** Last modification of the lease `name` (ms since the epoch), or null when it is not a regular file. */
-  mtimeMs(name: string): number | null;
-  /** When addresses were last released (ms since the epoch), for the reuse delay; kept in our own state. */
-  releases(): Map<string, number>;
-  noteRelease(name: string): void;
-  forgetRelease(name: string): void;
-  /** The raw content of last_reserved_ip.<rangeId>, or null. */
-  lastReserved(rangeId: number): string | null;
-  setLastReserved(rangeId: number, ip: string): void;
-}
-
-/** The owner text host-local writes: trimmed container ID, CRLF, interface name. */
-export function ownerKey(id: string, ifname: string): string {
-  return `${goTrim(id)}\r\n${ifname}`;
-}
-
-/** Go's strings.TrimSpace for the ASCII and Unicode spaces Go knows (not U+FEFF, which JS's trim removes). */
-export function goTrim(s: string): string {
-  return s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, "");
-}
-
-/** The address a lease file is named by, or null: names are Go's canonical form ("010.0.0.1" is no lease). */
-export function leaseAddr(name: string): Addr | null {
-  const ip = parseIP(name);
-  return ip && formatIP(ip) === name ? ip : null;
+export interface Store extends LeaseFacts {
+  /** The addresses (id, ifname) holds, or, when it holds none, those of the legacy id-only key; sorted as names. */
+  getByID(id: string, ifname: string): Addr[];
+  /** The address last reserved in range set `rangeId` (last_reserved_ip.N), or null. */
+  lastReservedIP(rangeId: number): Addr | null;
+  /**
+   * Leases `ip` to (id, ifname) and records it as range set `rangeId`'s last reservation; false when the address
+   * is taken (whatever any index said). `requested`: the owner asked for this very address.
+   */
+  reserve(id: string, ifname: string, ip: Addr, rangeId: number, requested: boolean): boolean;
+  /** Gives the lease of `ip` to (id, ifname) in place, whole or not at all; returns the previous owner's text. */
+  takeOver(ip: Addr, id: string, ifname: string, rangeId: number): string;
+  /** One pass of host-local's ReleaseByID: the leases of (id, ifname), or, if there are none, the legacy ones. */
+  releaseByID(id: string, ifname: string): void;
 }

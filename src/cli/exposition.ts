@@ -1,7 +1,7 @@
 // The Prometheus text exposition format (version 0.0.4), written here rather than with prom-client: bundling
 // prom-client made every plugin start 5.7 ms slower (VERSION 25.6 -> 31.3 ms, hyperfine, same run), although only
 // `local-ipam metrics` uses it. Tests read the output back with a real parser of the format.
-export interface Sample {
+interface Sample {
   labels: Record<string, string>;
   value: number;
 }

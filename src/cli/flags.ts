@@ -2,7 +2,7 @@
 // (exit status 2), so that a typo never runs with a default by accident.
 export class UsageError extends Error {}
 
-export interface FlagSpec {
+interface FlagSpec {
   /** flags that take a value; repeatable ones collect every value */
   values?: readonly string[];
   repeatable?: readonly string[];

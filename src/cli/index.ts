@@ -1,23 +1,44 @@
-// The operator CLI: `local-ipam <command>` when the binary runs with arguments and without CNI_COMMAND.
-// Loaded only then (a dynamic import), so the plugin's ADD path never evaluates it.
-import { renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
-import { LeaseView } from "../allocator/allocator.js";
-import { goTrim } from "../allocator/store.js";
-import { CniError } from "../cni/errors.js";
-import { writeAll } from "../cni/output.js";
+// The operator CLI: `local-ipam <command>` when the binary runs with arguments and without CNI_COMMAND. It keeps
+// the plugin's discipline: network names are checked as the plugin checks them, what it read from disk is printed
+// with control characters escaped, and the one file it writes outside the network (--textfile) goes into a
+// directory only its owner can change, under an unpredictable temporary name, renamed into place.
+import { writeAll } from "../cni/io.js";
 import { DEFAULT_DATA_DIR } from "../config/ipam.js";
+import { CniError } from "../errors.js";
+import { goTrim } from "../go/strings.js";
 import { formatIP, parseIP } from "../net/ip.js";
-import { NetworkStore, bootTimeMs } from "../store/disk.js";
-import { readLeases } from "../store/inspect.js";
+import { platform } from "../platform/index.js";
+import { bootTimeMs } from "../store/boot.js";
+import { Dir, replaceFile } from "../store/files.js";
+import { inspectNetwork } from "../store/inspect.js";
 import { lockTimeoutMs } from "../store/lock.js";
-import { VERSION } from "../version.js";
-import { type Family, exposition } from "./exposition.js";
-import { type Parsed, UsageError, one, parseFlags } from "./flags.js";
-import { type NetworkUsage, collect, humanCount, jsonCount, percentUsed, sourcesFor } from "./pools.js";
+import { NetworkStore } from "../store/network.js";
+import { BUILD, VERSION } from "../version.js";
+import { exposition, type Family } from "./exposition.js";
+import { one, type Parsed, parseFlags, UsageError } from "./flags.js";
+import {
+  checkNetworkName,
+  collect,
+  humanCount,
+  jsonCount,
+  type NetworkUsage,
+  percentUsed,
+  sourcesFor,
+} from "./pools.js";
 
 const out = (s: string) => writeAll(1, s.endsWith("\n") ? s : `${s}\n`);
 const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+/** Text from disk for a terminal: control characters (C0, DEL, C1) as escapes, so a lease cannot drive the tty. */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === "\r") return "\\r";
+    if (c === "\n") return "\\n";
+    if (c === "\t") return "\\t";
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\x${code.toString(16).padStart(2, "0")}`;
+  });
+}
 
 const HELP: Record<string, string> = {
   "": `local-ipam ${VERSION}: a host-local-compatible CNI IPAM plugin, and tools for its pools.
@@ -76,23 +97,30 @@ function age(ms: number): string {
 
 /** A text table that fits the terminal: columns padded, the widest column (container IDs) cut short. */
 function table(header: string[], rows: string[][], shrink: number): string {
-  const width = Number(process.env.COLUMNS) || 100;
+  const width = Number(platform().env().COLUMNS) || 100;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const total = widths.reduce((a, b) => a + b + 2, 0);
   if (total > width) widths[shrink] = Math.max(header[shrink]!.length, 12, widths[shrink]! - (total - width));
   const cut = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s);
-  return [header, ...rows].map((r) => r.map((c, i) => cut(c, widths[i]!).padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => cut(c, widths[i]!).padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** The networks the flags name (--config, --network, --data-dir), with their leases and usage. */
-function networksOf(p: Parsed, bootMs: number | null) {
-  return collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")), bootMs);
+function networksOf(p: Parsed) {
+  return collect(sourcesFor(p.values.get("config") ?? [], p.values.get("network") ?? [], one(p, "data-dir")));
 }
 
 function cmdLeases(p: Parsed): number {
-  const now = Date.now();
+  const now = platform().realtimeMs();
   const boot = bootTimeMs();
-  const nets = networksOf(p, boot);
+  const nets = networksOf(p);
   const rows = nets.flatMap(({ usage, leases }) =>
     leases.map((l) => ({
       network: usage.network,
@@ -112,7 +140,14 @@ function cmdLeases(p: Parsed): number {
     out(nets.length === 0 ? "no networks found" : "no leases");
     return 0;
   }
-  const text = rows.map((r) => [r.network, r.address, r.readable ? r.containerId : "(unreadable)", r.ifname || "(legacy)", age(r.ageSeconds * 1000), r.beforeBoot ? "yes" : ""]);
+  const text = rows.map((r) => [
+    r.network,
+    r.address,
+    r.readable ? printable(r.containerId) : "(unreadable)",
+    r.ifname ? printable(r.ifname) : "(legacy)",
+    age(r.ageSeconds * 1000),
+    r.beforeBoot ? "yes" : "",
+  ]);
   out(table(["NETWORK", "ADDRESS", "CONTAINER", "IFNAME", "AGE", "BEFORE BOOT"], text, 2));
   return 0;
 }
@@ -125,8 +160,9 @@ function bar(percent: number, width = 20): string {
 function cmdUsage(p: Parsed): number {
   const warnText = one(p, "warn") ?? "90";
   const warn = Number(warnText);
-  if (!/^\d+(\.\d+)?$/.test(warnText) || warn > 100) throw new UsageError(`--warn takes a percentage, not "${warnText}"`);
-  const nets = networksOf(p, bootTimeMs()).map((n) => n.usage);
+  if (!/^\d+(\.\d+)?$/.test(warnText) || warn > 100)
+    throw new UsageError(`--warn takes a percentage, not "${warnText}"`);
+  const nets = networksOf(p).map((n) => n.usage);
   if (p.switches.has("json")) {
     json({
       networks: nets.map((n) => ({
@@ -143,12 +179,15 @@ function cmdUsage(p: Parsed): number {
   const lines: string[] = [];
   for (const n of nets) {
     if (!n.rangeSets) {
-      lines.push(`${n.network}: ${n.leases} leases, ${n.leasesBeforeBoot} from before the boot (give --config for totals)`);
+      lines.push(
+        `${n.network}: ${n.leases} leases, ${n.leasesBeforeBoot} from before the boot (give --config for totals)`,
+      );
       continue;
     }
     for (const s of n.rangeSets) {
       const pct = percentUsed(s);
-      if (pct > warn) lines.push(`WARNING: ${n.network} range set ${s.index} is ${pct.toFixed(1)}% used (above ${warn}%)`);
+      if (pct > warn)
+        lines.push(`WARNING: ${n.network} range set ${s.index} is ${pct.toFixed(1)}% used (above ${warn}%)`);
     }
     const rows = n.rangeSets.map((s) => [
       n.network,
@@ -173,50 +212,51 @@ function cmdRelease(p: Parsed): number {
   const container = one(p, "container");
   const ifname = one(p, "ifname");
   if (!network) throw new UsageError("release needs --network");
-  if ((ip === undefined) === (container === undefined)) throw new UsageError("release needs exactly one of --ip and --container");
+  checkNetworkName(network);
+  if ((ip === undefined) === (container === undefined))
+    throw new UsageError("release needs exactly one of --ip and --container");
   if (ifname !== undefined && container === undefined) throw new UsageError("--ifname goes with --container");
   const wanted = ip === undefined ? null : parseIP(ip);
-  if (ip !== undefined && !wanted) throw new UsageError(`--ip: "${ip}" is not an IP address`);
+  if (ip !== undefined && !wanted) throw new UsageError(`--ip: ${JSON.stringify(ip)} is not an IP address`);
   const dataDir = one(p, "data-dir") ?? DEFAULT_DATA_DIR;
   const dry = p.switches.has("dry-run");
 
-  const store = NetworkStore.openExisting(dataDir, network, lockTimeoutMs(process.env));
+  const store = NetworkStore.open(dataDir, network, { create: false, lockTimeoutMs: lockTimeoutMs(platform().env()) });
   if (!store) {
-    out(`local-ipam: no network "${network}" under ${dataDir}`);
+    out(`local-ipam: no network "${network}" under ${printable(dataDir)}`);
     return 1;
   }
   try {
-    const leases = readLeases(dataDir, network);
+    const leases = inspectNetwork(dataDir, network).leases;
     let chosen = leases;
     if (wanted) chosen = leases.filter((l) => l.name === formatIP(wanted));
     else {
-      chosen = leases.filter((l) => l.containerId === goTrim(container!) && (ifname === undefined || l.ifname === ifname || l.ifname === ""));
+      chosen = leases.filter(
+        (l) => l.containerId === goTrim(container!) && (ifname === undefined || l.ifname === ifname || l.ifname === ""),
+      );
       const ifnames = [...new Set(chosen.map((l) => l.ifname).filter((i) => i !== ""))];
       if (ifname === undefined && ifnames.length > 1) {
-        out(`local-ipam: container ${container} has leases on ${ifnames.join(", ")}: name one with --ifname`);
+        out(
+          `local-ipam: container ${printable(container!)} has leases on ${ifnames.map(printable).join(", ")}: name one with --ifname`,
+        );
         return 1;
       }
     }
     if (chosen.length === 0) {
-      out(`local-ipam: no lease in ${network} matches ${wanted ? `--ip ${ip}` : `--container ${container}${ifname ? ` --ifname ${ifname}` : ""}`}`);
+      const what = wanted ? `--ip ${ip}` : `--container ${container}${ifname ? ` --ifname ${ifname}` : ""}`;
+      out(`local-ipam: no lease in ${network} matches ${printable(what)}`);
       return 1;
     }
-    const view = new LeaseView(store);
     const lines: string[] = [];
     for (const l of chosen) {
-      const what = `${l.name} (container ${l.containerId || "?"}${l.ifname ? `, ${l.ifname}` : ""})`;
+      const what = `${l.name} (container ${printable(l.containerId) || "?"}${l.ifname ? `, ${printable(l.ifname)}` : ""})`;
       if (dry) {
         lines.push(`would release ${what}`);
         continue;
       }
       // the file may have changed hands since it was listed: only remove it if it still has that owner
-      const now = view.owner(l.name);
-      if (now === null || goTrim(now) !== l.owner) {
-        lines.push(`skipped ${l.name}: its owner changed meanwhile`);
-        continue;
-      }
-      const err = store.removeReporting(l.name, l.owner);
-      lines.push(err ? `failed ${l.name}: ${err}` : `released ${what}`);
+      const err = store.removeLease(l.name, l.owner);
+      lines.push(err ? `failed ${l.name}: ${printable(err)}` : `released ${what}`);
     }
     store.commit();
     out(lines.join("\n"));
@@ -227,7 +267,7 @@ function cmdRelease(p: Parsed): number {
 }
 
 function cmdMetrics(p: Parsed): number {
-  const nets = networksOf(p, bootTimeMs()).map((n) => n.usage);
+  const nets = networksOf(p).map((n) => n.usage);
   const per = (f: (n: NetworkUsage) => number) => nets.map((n) => ({ labels: { network: n.network }, value: f(n) }));
   const families: Family[] = [
     {
@@ -243,7 +283,12 @@ function cmdMetrics(p: Parsed): number {
         ),
       ),
     },
-    { name: "local_ipam_leases", help: "Lease files in the network directory.", type: "gauge", samples: per((n) => n.leases) },
+    {
+      name: "local_ipam_leases",
+      help: "Lease files in the network directory.",
+      type: "gauge",
+      samples: per((n) => n.leases),
+    },
     {
       name: "local_ipam_leases_before_boot",
       help: "Leases last written before the current boot: their network namespaces are gone.",
@@ -263,17 +308,35 @@ function cmdMetrics(p: Parsed): number {
     out(text);
     return 0;
   }
-  const tmp = `${dirname(textfile)}/.${process.pid}.local-ipam.prom.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, textfile); // node_exporter never reads half a file
+  writeTextfile(textfile, text);
   return 0;
 }
 
+/**
+ * The textfile for node_exporter, replaced whole (it never reads half a file): only in a directory that its owner
+ * alone can change, through a temporary file with an unpredictable name, never through a symlink at the target.
+ */
+function writeTextfile(path: string, text: string): void {
+  const slash = path.lastIndexOf("/");
+  const dirPath = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const name = path.slice(slash + 1);
+  if (name === "" || name === "." || name === "..")
+    throw new UsageError(`--textfile: ${JSON.stringify(path)} names no file`);
+  const dir = Dir.open(null, dirPath, null, true);
+  if (!dir) throw new UsageError(`--textfile: no directory ${dirPath}`);
+  try {
+    dir.requireSafe();
+    replaceFile(dir, name, platform().utf8Encode(text), 0o644, true);
+  } finally {
+    dir.close();
+  }
+}
+
 /** Runs the CLI; returns the exit status (2 for usage errors). */
-export async function runCli(args: string[]): Promise<number> {
+export function runCli(args: string[]): number {
   const [command = "", ...rest] = args;
   if (command === "--version" || command === "version") {
-    out(`local-ipam ${VERSION}`);
+    out(`local-ipam ${VERSION} (${BUILD})`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
@@ -307,11 +370,10 @@ export async function runCli(args: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof CniError) {
-      writeAll(2, `local-ipam ${cmd}: ${e.msg}\n`);
+      writeAll(2, `local-ipam ${cmd}: ${printable(e.msg)}\n`);
       return 1;
     }
     throw e;
   }
   return 0;
 }
-

@@ -1,13 +1,17 @@
 // What the operator views show: the pools of a network (range sets from a conflist, when one is given) and how
-// full they are, computed from the lease files and the boot time.
-import { CniError } from "../cni/errors.js";
+// full they are, counted by the same functions ADD and STATUS use (allocator/pool.ts).
+import { poolCounts } from "../allocator/pool.js";
+import { isValidNetworkName } from "../cni/skel.js";
 import { DEFAULT_DATA_DIR, loadIpamConfig } from "../config/ipam.js";
-import { type Addr, parseIP } from "../net/ip.js";
-import { type RangeSet, allocatableCount, formatRangeSet, rangeContains } from "../net/range.js";
-import { type LeaseInfo, indexRebuilds, listNetworks, readLeases, readReleases, readTextFile } from "../store/inspect.js";
+import { CniError } from "../errors.js";
+import { formatRangeSet, type RangeSet } from "../net/range.js";
+import { platform } from "../platform/index.js";
+import { bootTimeMs } from "../store/boot.js";
+import { readTextAt } from "../store/files.js";
+import { inspectNetwork, type LeaseInfo, listNetworks, type NetworkView } from "../store/inspect.js";
 import { UsageError } from "./flags.js";
 
-export interface PoolSource {
+interface PoolSource {
   network: string;
   dataDir: string;
   /** from a conflist; null when only the files are known */
@@ -17,8 +21,8 @@ export interface PoolSource {
 }
 
 /** The IPAM config of a .conf or .conflist, read as local-ipam itself reads it. */
-export function sourceFromConfig(path: string): PoolSource {
-  const text = readTextFile(path);
+function sourceFromConfig(path: string): PoolSource {
+  const text = readTextAt(null, path, 16 << 20);
   if (text === null) throw new UsageError(`cannot read ${path}`);
   let doc: Record<string, unknown>;
   try {
@@ -45,18 +49,30 @@ export function sourceFromConfig(path: string): PoolSource {
   }
 }
 
+/** A network named on the command line must be a name the plugin would accept: no "..", no "/". */
+export function checkNetworkName(name: string): string {
+  if (!isValidNetworkName(name)) throw new UsageError(`--network: ${JSON.stringify(name)} is not a valid network name`);
+  return name;
+}
+
 export function sourcesFor(configs: string[], networks: string[], dataDir: string | undefined): PoolSource[] {
   if (configs.length > 0 && networks.length > 0) throw new UsageError("give --config or --network, not both");
   if (configs.length > 0) return configs.map(sourceFromConfig);
   const dir = dataDir ?? DEFAULT_DATA_DIR;
-  const names = networks.length > 0 ? networks : listNetworks(dir);
-  return names.map((network) => ({ network, dataDir: dir, rangeSets: null, reclaimAfterReboot: true, reuseDelayMs: 0 }));
+  const names = networks.length > 0 ? networks.map(checkNetworkName) : listNetworks(dir);
+  return names.map((network) => ({
+    network,
+    dataDir: dir,
+    rangeSets: null,
+    reclaimAfterReboot: true,
+    reuseDelayMs: 0,
+  }));
 }
 
-export interface RangeSetUsage {
+interface RangeSetUsage {
   index: number;
   ranges: string;
-  /** addresses, gateways excluded: a BigInt, as an IPv6 /64 holds 2^64 */
+  /** addresses, gateways and exclusions left out: a BigInt, as an IPv6 /64 holds 2^64 */
   total: bigint;
   used: number;
   free: bigint;
@@ -73,7 +89,8 @@ export function jsonCount(n: bigint | number): number | string {
 /** For people: 253, 65,534, 1.84e19. */
 export function humanCount(n: bigint | number): string {
   const b = BigInt(n);
-  return b < 10_000_000n ? Number(b).toLocaleString("en") : Number(b).toExponential(2).replace("e+", "e");
+  if (b >= 10_000_000n) return Number(b).toExponential(2).replace("e+", "e");
+  return String(b).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
 export function percentUsed(s: RangeSetUsage): number {
@@ -89,47 +106,37 @@ export interface NetworkUsage {
   rangeSets: RangeSetUsage[] | null;
 }
 
-/** Whether ADD may hand out `ip` automatically: in a range of the set, not a gateway, not excluded. */
-function allocatable(set: RangeSet, ip: Addr): boolean {
-  return set.some(
-    (r) => rangeContains(r, ip) && !sameGateway(r.gateway, ip) && !(r.exclude ?? []).some((e) => ip.n >= e.from && ip.n <= e.to),
-  );
-}
-
-export function usageOf(src: PoolSource, leases: LeaseInfo[], bootMs: number | null, released = new Map<string, number>(), now = Date.now()): NetworkUsage {
+function usageOf(
+  src: PoolSource,
+  view: NetworkView,
+  bootMs: number | null,
+  now = platform().realtimeMs(),
+): NetworkUsage {
   const beforeBoot = (l: LeaseInfo) => bootMs !== null && l.mtimeMs < bootMs;
+  const policy = {
+    reclaimBefore: () => (src.reclaimAfterReboot ? bootMs : null),
+    reuseDelayMs: src.reuseDelayMs,
+    now,
+  };
   return {
     network: src.network,
     dataDir: src.dataDir,
-    leases: leases.length,
-    leasesBeforeBoot: leases.filter(beforeBoot).length,
-    indexRebuilds: indexRebuilds(src.dataDir, src.network),
+    leases: view.leases.length,
+    leasesBeforeBoot: view.leases.filter(beforeBoot).length,
+    indexRebuilds: view.indexRebuilds,
     rangeSets:
-      src.rangeSets?.map((set, index) => {
-        const inSet = leases.filter((l) => allocatable(set, l.ip));
-        const total = set.reduce((n, r) => n + allocatableCount(r), 0n);
-        const used = inSet.length;
-        const reclaimable = src.reclaimAfterReboot ? inSet.filter(beforeBoot).length : 0;
-        const free = total > BigInt(used) ? total - BigInt(used) : 0n;
-        const leased = new Set(leases.map((l) => l.name));
-        let cooling = 0;
-        for (const [name, at] of released) {
-          const ip = parseIP(name);
-          if (ip && now - at < src.reuseDelayMs && !leased.has(name) && allocatable(set, ip)) cooling++;
-        }
-        return { index, ranges: formatRangeSet(set), total, used, free, reclaimable, cooling };
-      }) ?? null,
+      src.rangeSets?.map((set, index) => ({
+        index,
+        ranges: formatRangeSet(set),
+        ...poolCounts(set, view.facts, policy, view.released),
+      })) ?? null,
   };
 }
 
-function sameGateway(gw: Addr, ip: Addr): boolean {
-  return gw.v6 === ip.v6 && gw.n === ip.n;
-}
-
-export function collect(sources: PoolSource[], bootMs: number | null): { usage: NetworkUsage; leases: LeaseInfo[] }[] {
+export function collect(sources: PoolSource[]): { usage: NetworkUsage; leases: LeaseInfo[] }[] {
+  const boot = bootTimeMs();
   return sources.map((src) => {
-    const leases = readLeases(src.dataDir, src.network);
-    return { usage: usageOf(src, leases, bootMs, readReleases(src.dataDir, src.network)), leases };
+    const view = inspectNetwork(src.dataDir, src.network);
+    return { usage: usageOf(src, view, boot), leases: view.leases };
   });
 }
-

@@ -1,6 +1,12 @@
 // The ADD result, built in the current (1.x) shape and converted to the format of the config's cniVersion.
-import type { Dns } from "../config/resolvconf.js";
 import { type Addr, type Cidr, formatCIDR, formatIP } from "../net/ip.js";
+
+export interface Dns {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+}
 
 export interface IpConfig {
   address: Cidr; // the leased address with its range's prefix

@@ -1,10 +1,18 @@
 // The CNI protocol as CNI's pkg/skel implements it for host-local: environment, stdin, validation order,
-// version checks and the error envelope. Commands receive validated arguments and the parsed config.
-import { readSync } from "node:fs";
-import { goDecode, goErrorText, HardError, parseJsonGo, type Schema, TypeError_ } from "../config/gojson.js";
-import { CniError, Code, E } from "./errors.js";
-import { writeAll } from "./output.js";
-import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupported, versionAtLeast } from "./version.js";
+// version checks and the error envelope. Like skel's dispatcher, it takes its environment and streams as
+// arguments, so that every protocol test runs in-process; main.ts passes the real ones.
+import { CniError, Code, E } from "../errors.js";
+import { goDecode, goErrorText, goMarshal, HardError, parseJsonGo, type Schema, TypeError_ } from "../go/json.js";
+import { hasGoSpace, utf8Length } from "../go/strings.js";
+import { CURRENT_VERSION, isSupported, SUPPORTED_VERSIONS, versionAtLeast } from "./version.js";
+
+interface PluginIO {
+  env: Record<string, string | undefined>;
+  /** Reads the whole of stdin (only called for commands that take a config). */
+  readStdin(): string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
 
 export interface CmdArgs {
   command: string;
@@ -13,14 +21,18 @@ export interface CmdArgs {
   ifname: string;
   args: string;
   path: string;
-  /** The config on stdin, parsed (undefined for VERSION). */
+  /** The config on stdin, parsed (Go's rules: see go/json.ts). */
   config: unknown;
   /** cniVersion of the config ("" when absent). */
   cniVersion: string;
+  /** The whole environment, for local-ipam's own knobs (LOCAL_IPAM_LOCK_TIMEOUT_MS). */
+  env: Record<string, string | undefined>;
+  /** Lines for the runtime's log; printed only when the command succeeds. */
+  notes: string[];
 }
 
 /** A command returns the JSON to print, or null to print nothing. */
-export type CommandFn = (args: CmdArgs) => unknown;
+type CommandFn = (args: CmdArgs) => unknown;
 
 export interface Commands {
   ADD: CommandFn;
@@ -29,8 +41,6 @@ export interface Commands {
   GC: CommandFn;
   STATUS: CommandFn;
 }
-
-const MAX_STDIN = 16 << 20; // a config is kilobytes; anything near this is an attack or an accident
 
 const REQUIRED: Record<string, string[]> = {
   ADD: ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
@@ -49,40 +59,16 @@ export function validateContainerId(id: string): void {
   if (!CONTAINER_ID.test(id)) throw E.badContainerId(id);
 }
 
+/** skel's ValidateInterfaceName: at most 15 bytes, not . or .., no / or :, no rune Go counts as white space. */
 export function validateIfname(name: string): void {
   if (name === "") throw E.emptyIfname();
-  if (Buffer.byteLength(name) > 15) throw E.longIfname();
+  if (utf8Length(name) > 15) throw E.longIfname();
   if (name === "." || name === "..") throw E.dotIfname();
-  if (/[/:\s]/.test(name)) throw E.badCharIfname();
+  if (name.includes("/") || name.includes(":") || hasGoSpace(name)) throw E.badCharIfname();
 }
 
 export function isValidNetworkName(name: string): boolean {
   return NETWORK_NAME.test(name);
-}
-
-function readStdin(): string {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const buf = Buffer.allocUnsafe(65536);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-        continue;
-      }
-      if (code === "EOF" || code === "EBADF") break;
-      throw E.stdinRead(String((e as Error).message));
-    }
-    if (n === 0) break;
-    total += n;
-    if (total > MAX_STDIN) throw E.stdinTooLarge(MAX_STDIN);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 // the anonymous structs skel and libcni's version decoder unmarshal into, named as Go prints them
@@ -130,16 +116,8 @@ function checkVersion(v: string): void {
   if (!isSupported(v === "" ? "0.1.0" : v)) throw E.incompatibleVersion(v === "" ? "0.1.0" : v, SUPPORTED_VERSIONS);
 }
 
-function toCniError(e: unknown): CniError {
-  if (e instanceof CniError) return e;
-  const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.code === "string" && typeof err.syscall === "string")
-    return new CniError(Code.IOFailure, err.message);
-  return new CniError(Code.Internal, err instanceof Error ? err.message : String(e));
-}
-
-function dispatch(env: NodeJS.ProcessEnv, cmds: Commands): unknown {
-  const get = (k: string) => env[k] ?? "";
+function dispatch(io: PluginIO, cmds: Commands, notes: string[]): unknown {
+  const get = (k: string) => io.env[k] ?? "";
   const command = get("CNI_COMMAND");
   const required = REQUIRED[command] ?? [];
   const missing = ENV_ORDER.filter((k) => get(k) === "" && (k === "CNI_COMMAND" || required.includes(k)));
@@ -147,7 +125,7 @@ function dispatch(env: NodeJS.ProcessEnv, cmds: Commands): unknown {
 
   if (command === "VERSION") return { cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS };
 
-  const config = parseAndValidateConfig(readStdin());
+  const config = parseAndValidateConfig(io.readStdin());
   const args: CmdArgs = {
     command,
     containerId: get("CNI_CONTAINERID"),
@@ -157,6 +135,8 @@ function dispatch(env: NodeJS.ProcessEnv, cmds: Commands): unknown {
     path: get("CNI_PATH"),
     config,
     cniVersion: "",
+    env: io.env,
+    notes,
   };
   if (command !== "GC" && command !== "STATUS") {
     validateContainerId(args.containerId);
@@ -182,18 +162,28 @@ function dispatch(env: NodeJS.ProcessEnv, cmds: Commands): unknown {
   }
 }
 
-/** Runs one CNI invocation and returns the exit status. Output goes to fd 1, the about text to fd 2. */
-export function pluginMain(env: NodeJS.ProcessEnv, cmds: Commands, about: string): number {
-  if ((env.CNI_COMMAND ?? "") === "") {
-    writeAll(2, `${about}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}\n`);
+/** Anything that is not a CNI error is a bug: still one JSON error on stdout, never a stack trace. */
+function toCniError(e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  return new CniError(Code.Internal, e instanceof Error ? e.message : String(e));
+}
+
+/** Runs one CNI invocation and returns the exit status. */
+export function pluginMain(io: PluginIO, cmds: Commands, about: string): number {
+  if ((io.env.CNI_COMMAND ?? "") === "") {
+    io.stderr(`${about}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}\n`);
     return 0;
   }
+  const notes: string[] = [];
   try {
-    const out = dispatch(env, cmds);
-    if (out !== null && out !== undefined) writeAll(1, env.CNI_COMMAND === "VERSION" ? `${JSON.stringify(out)}\n` : `${JSON.stringify(out, null, 4)}\n`);
+    const out = dispatch(io, cmds, notes);
+    // as skel prints them: VERSION compact with a newline, results indented by four spaces without one
+    if (out !== null && out !== undefined)
+      io.stdout(io.env.CNI_COMMAND === "VERSION" ? `${goMarshal(out)}\n` : goMarshal(out, "    "));
+    for (const note of notes) io.stderr(`${note}\n`);
     return 0;
   } catch (e) {
-    writeAll(1, `${JSON.stringify(toCniError(e), null, 4)}\n`);
+    io.stdout(goMarshal(toCniError(e), "    "));
     return 1;
   }
 }

@@ -1,17 +1,15 @@
-// DEL: release every lease of (id, ifname); an unknown container is success. Idempotent.
-import { LeaseView, releaseById } from "../allocator/allocator.js";
+// DEL: release every lease of (id, ifname); an unknown container or network is success. Idempotent.
 import type { CmdArgs } from "../cni/skel.js";
 import { loadIpamConfig } from "../config/ipam.js";
-import { NetworkStore } from "../store/disk.js";
-import { lockTimeoutMs } from "../store/lock.js";
+import { openStore } from "./common.js";
 
 export function cmdDel(args: CmdArgs): null {
   const conf = loadIpamConfig(args.config, args.args);
-  const store = NetworkStore.open(conf.dataDir, conf.name, lockTimeoutMs(process.env));
+  const store = openStore(conf, args.env, { create: true });
+  if (!store) return null;
   try {
     // host-local releases once per range set; with two or more, legacy id-only leases go too
-    store.releaseWindowMs = conf.reuseDelayMs;
-    releaseById(store, new LeaseView(store), args.containerId, args.ifname, conf.rangeSets.length, conf.reuseDelayMs > 0);
+    for (let i = 0; i < conf.rangeSets.length; i++) store.releaseByID(args.containerId, args.ifname);
     store.commit();
   } finally {
     store.close();

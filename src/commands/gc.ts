@@ -1,53 +1,81 @@
 // GC (CNI 1.1): remove every lease whose attachment the runtime no longer knows. The list comes in
 // cni.dev/valid-attachments (libcni >= 1.2 also sends it as cni.dev/attachments). No list at all means "no
 // information": nothing is removed. Only lease files are touched, never lock, last_reserved_ip.N or our own state.
-import { goTrim, ownerKey } from "../allocator/store.js";
-import { E } from "../cni/errors.js";
 import type { CmdArgs } from "../cni/skel.js";
 import { loadIpamConfig } from "../config/ipam.js";
-import { NetworkStore } from "../store/disk.js";
-import { lockTimeoutMs } from "../store/lock.js";
+import { E } from "../errors.js";
+import { goDecode, goErrorText, HardError, type Schema, TypeError_ } from "../go/json.js";
+import { goTrim } from "../go/strings.js";
+import { ownerKey } from "../store/network.js";
+import { openStore } from "./common.js";
 
-const KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"];
+const KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
 
-export interface Attachment {
+interface Attachment {
   containerID: string;
   ifname: string;
 }
 
+const attachments: Schema = {
+  t: "slice",
+  goType: "[]types.GCAttachment",
+  elem: {
+    t: "struct",
+    goType: "types.GCAttachment",
+    name: "GCAttachment",
+    fields: { containerID: { t: "string" }, ifname: { t: "string" } },
+  },
+};
+const gcSchema: Schema = {
+  t: "struct",
+  goType: "types.NetConf",
+  name: "NetConf",
+  fields: { [KEYS[0]]: attachments, [KEYS[1]]: attachments },
+};
+
 /** The runtime's list of live attachments, or null when the config carries none. */
 export function validAttachments(config: unknown): Attachment[] | null {
-  const obj = config as Record<string, unknown>;
-  const key = KEYS.find((k) => obj[k] !== undefined && obj[k] !== null);
-  if (!key) return null;
-  const list = obj[key];
-  if (!Array.isArray(list)) throw E.badAttachments(key, "not a list");
+  let decoded: Record<string, Partial<Attachment>[] | undefined>;
+  try {
+    decoded = goDecode(config, gcSchema) as typeof decoded;
+  } catch (e) {
+    if (e instanceof TypeError_ || e instanceof HardError) throw E.badAttachments(KEYS[0], goErrorText(e));
+    throw e;
+  }
+  const key = decoded[KEYS[0]] ? KEYS[0] : KEYS[1];
+  const list = decoded[key];
+  if (!list) return null;
+  // an entry without both would match no lease, and GC would remove that container's addresses: refuse it
   return list.map((a, i) => {
-    const entry = a as Record<string, unknown>;
-    if (!a || typeof a !== "object" || typeof entry.containerID !== "string" || typeof entry.ifname !== "string")
+    if (!a?.containerID || !a.ifname)
       throw E.badAttachments(key, `entry ${i} needs the strings containerID and ifname`);
-    return { containerID: entry.containerID, ifname: entry.ifname };
+    return { containerID: a.containerID, ifname: a.ifname };
   });
+}
+
+/** The lease owners GC must keep: (id, ifname) keys, and container IDs for legacy id-only leases. */
+function keepSet(list: Attachment[]): { keys: Set<string>; legacy: Set<string> } {
+  return {
+    keys: new Set(list.map((a) => ownerKey(a.containerID, a.ifname))),
+    legacy: new Set(list.map((a) => goTrim(a.containerID))),
+  };
 }
 
 export function cmdGc(args: CmdArgs): null {
   const conf = loadIpamConfig(args.config, "");
-  const attachments = validAttachments(args.config);
-  if (attachments === null) return null;
-  const store = NetworkStore.openExisting(conf.dataDir, conf.name, lockTimeoutMs(process.env));
+  const list = validAttachments(args.config);
+  if (list === null) return null;
+  const store = openStore(conf, args.env, { create: false });
   if (!store) return null;
-  const keep = new Set(attachments.map((a) => ownerKey(a.containerID, a.ifname)));
-  const keepLegacy = new Set(attachments.map((a) => goTrim(a.containerID)));
+  const keep = keepSet(list);
   const errors: string[] = [];
-  store.releaseWindowMs = conf.reuseDelayMs;
   try {
     for (const { name, owner } of store.scan()) {
       if (owner === null) continue; // not a regular file: not ours to judge
-      const live = owner.includes("\r\n") ? keep.has(owner) : keepLegacy.has(owner);
+      const live = owner.includes("\r\n") ? keep.keys.has(owner) : keep.legacy.has(owner);
       if (live) continue;
-      const err = store.removeReporting(name, owner);
+      const err = store.removeLease(name, owner);
       if (err) errors.push(err);
-      else if (conf.reuseDelayMs > 0) store.noteRelease(name);
     }
     store.commit();
   } finally {

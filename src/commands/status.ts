@@ -1,27 +1,86 @@
-// STATUS (CNI 1.1): success when every range set can serve an ADD, with a free address or a lease from before
-// the last boot that ADD would take over; error 50 naming the exhausted range sets otherwise.
-import { LeaseView, canServe } from "../allocator/allocator.js";
-import { E } from "../cni/errors.js";
+// STATUS (CNI 1.1): can this plugin serve an ADD? It fails for what really stops every ADD: a config that does not
+// load, a data directory that cannot be read or written, a lock that cannot be had within the bound. A full range
+// set is different: runtimes turn a failing STATUS into NetworkReady=false, kubelet then marks the node NotReady
+// and, five minutes later, evicts every pod on it, which frees addresses, and the node flaps. So by default a full
+// set is reported on stderr and STATUS succeeds; "statusOnExhaustion": "unavailable" makes it error 50 instead.
+import { canServe, poolCounts } from "../allocator/pool.js";
 import type { CmdArgs } from "../cni/skel.js";
 import { loadIpamConfig } from "../config/ipam.js";
+import { CniError, Code, E, NOTE } from "../errors.js";
 import { formatRangeSet } from "../net/range.js";
-import { NetworkStore, bootTimeMs } from "../store/disk.js";
-import { lockTimeoutMs } from "../store/lock.js";
+import { Dir, probeWritable } from "../store/files.js";
+import type { NetworkStore } from "../store/network.js";
+import { openStore, policyOf } from "./common.js";
+
+/** A set is nearly full below this share of free addresses (a warning only). */
+const NEARLY_FULL = 0.05;
 
 export function cmdStatus(args: CmdArgs): null {
   const conf = loadIpamConfig(args.config, "");
-  const store = NetworkStore.openExisting(conf.dataDir, conf.name, lockTimeoutMs(process.env));
-  if (!store) return null; // nothing leased yet
+  let store: NetworkStore | null;
   try {
-    const view = new LeaseView(store);
-    const staleBefore = conf.reclaimAfterReboot ? bootTimeMs() : null;
-    const exhausted = conf.rangeSets
-      .map((set, index) => ({ index, set }))
-      .filter(({ set }) => !canServe(set, view, store, staleBefore));
+    store = openStore(conf, args.env, { create: false });
+    if (!store) {
+      const dir = nearestDir(conf.dataDir); // nothing leased yet: ADD will create the directories
+      try {
+        probeWritable(dir);
+      } catch (e) {
+        throw unusable(e);
+      } finally {
+        dir.close();
+      }
+      return null;
+    }
+  } catch (e) {
+    throw unusable(e);
+  }
+  try {
+    try {
+      // a named probe (platforms without O_TMPFILE) changed the directory: the index must be stamped anew
+      if (probeWritable(store.net)) store.touched();
+    } catch (e) {
+      throw unusable(e);
+    }
+    const policy = policyOf(conf);
+    const exhausted: { index: number; set: string }[] = [];
+    conf.rangeSets.forEach((set, index) => {
+      if (!canServe(set, store, policy)) {
+        exhausted.push({ index, set: formatRangeSet(set) });
+        return;
+      }
+      const counts = poolCounts(set, store, { ...policy, reclaimBefore: () => null });
+      if (counts.total > 0n && Number(counts.free) < Number(counts.total) * NEARLY_FULL)
+        args.notes.push(NOTE.statusNearlyFull(index, formatRangeSet(set), String(counts.free), String(counts.total)));
+    });
     store.commit(); // keeps a rebuilt index for the next call
-    if (exhausted.length > 0) throw E.statusExhausted(exhausted.map((x) => ({ index: x.index, set: formatRangeSet(x.set) })));
+    if (exhausted.length > 0) {
+      if (conf.statusOnExhaustion === "unavailable") throw E.statusExhausted(exhausted, conf.reclaimAfterReboot);
+      for (const x of exhausted) args.notes.push(NOTE.statusFull(x.index, x.set));
+    }
   } finally {
     store.close();
   }
   return null;
+}
+
+/** An I/O failure or a lock timeout: ADD could not work either, which STATUS reports as error 50. */
+function unusable(e: unknown): unknown {
+  if (e instanceof CniError && (e.code === Code.IOFailure || e.code === Code.TryAgainLater))
+    return E.statusUnusable(e.msg);
+  return e;
+}
+
+/** The data directory, or its nearest existing ancestor (where ADD would create it). */
+function nearestDir(path: string): Dir {
+  for (let p = path; ; ) {
+    try {
+      const d = Dir.open(null, p, null, true);
+      if (d) return d;
+    } catch (e) {
+      throw unusable(e);
+    }
+    const slash = p.replace(/\/+$/, "").lastIndexOf("/");
+    if (slash < 0) return Dir.open(null, ".", null, true)!;
+    p = slash === 0 ? "/" : p.slice(0, slash);
+  }
 }

@@ -1,27 +1,31 @@
 // host-local's LoadIPAMConfig: the whole plugin config from stdin plus CNI_ARGS, decoded with Go's rules and
-// validated in host-local's order ('ipam' key, CNI_ARGS, requested IPs, ranges), with its messages.
-import { E } from "../cni/errors.js";
+// validated in host-local's order ('ipam' key, CNI_ARGS, requested IPs, ranges), with its messages; then
+// local-ipam's own keys (exclude, reclaimAfterReboot, reuseDelay, statusOnExhaustion), which host-local ignores.
 import { versionAtLeast } from "../cni/version.js";
-import { type Addr, type Cidr, broadcastOf, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
+import { E } from "../errors.js";
+import { goDecode, goErrorText, HardError, jsonKind, type Schema, TypeError_ } from "../go/json.js";
+import { type Addr, broadcastOf, type Cidr, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import {
-  type Interval,
-  type Range,
-  type RangeSet,
-  type RawRange,
-  RangeError_,
   allocatableCount,
   canonicalizeRangeSet,
   clipIntervals,
   formatRange,
+  type Interval,
+  mergeIntervals,
+  type Range,
+  RangeError_,
+  type RangeSet,
+  type RawRange,
   rangeSetsOverlap,
 } from "../net/range.js";
-import { parseDuration } from "./duration.js";
 import { parseEnvArgs, parseRequestedIP } from "./args.js";
-import { HardError, type Schema, TypeError_, goDecode, goErrorText, jsonKind } from "./gojson.js";
+import { parseDuration } from "./duration.js";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 
-export interface Route {
+const STATUS_ON_EXHAUSTION = ["ready", "unavailable"] as const;
+
+interface Route {
   dst: Cidr;
   gw?: Addr;
 }
@@ -39,10 +43,14 @@ export interface IpamConfig {
   reclaimAfterReboot: boolean;
   /** An address released by DEL or GC is not chosen again for this long while others are free (default 0). */
   reuseDelayMs: number;
+  /** What STATUS answers when the only problem is a full range set: "ready" (default) or "unavailable" (50). */
+  statusOnExhaustion: (typeof STATUS_ON_EXHAUSTION)[number];
 }
 
+type Excluded = Interval & { v6: boolean };
+
 /** An exclude entry ("10.0.0.5" or "10.0.0.64/27") as an interval, validated like a subnet. */
-function excludeInterval(where: string, entry: string | undefined): Interval {
+function excludeInterval(where: string, entry: string | undefined): Excluded {
   const text = entry ?? "null";
   if (entry === undefined) throw E.badExclude(where, text, "not an IP address or CIDR");
   let cidr: Cidr | null;
@@ -52,10 +60,16 @@ function excludeInterval(where: string, entry: string | undefined): Interval {
     cidr = ip && { ip, prefix: ip.v6 ? 128 : 32, maskBits: ip.v6 ? 128 : 32 };
   }
   if (!cidr) throw E.badExclude(where, text, "not an IP address or CIDR");
-  if ((cidr.ip.v6 ? 128 : 32) !== cidr.maskBits) throw E.badExclude(where, text, E.rangeMsg.versionMismatch());
+  if ((cidr.ip.v6 ? 128 : 32) !== cidr.maskBits) throw E.badExclude(where, text, E.maskVersionMismatch().msg);
   const net = networkOf(cidr.ip, cidr.prefix);
-  if (net.n !== cidr.ip.n) throw E.badExclude(where, text, E.rangeMsg.hostBits(cidr.prefix, formatIP(net)));
-  return { v6: net.v6, from: net.n, to: broadcastOf(net, cidr.prefix).n } as Interval & { v6: boolean };
+  if (net.n !== cidr.ip.n) throw E.badExclude(where, text, E.hostBitsSet(cidr.prefix, formatIP(net)).msg);
+  return { v6: net.v6, from: net.n, to: broadcastOf(net, cidr.prefix).n };
+}
+
+/** Exclude entries parsed, split by family, each family sorted and merged once. */
+function excludeLists(where: string, entries: (string | undefined)[] | undefined): { v4: Interval[]; v6: Interval[] } {
+  const parsed = (entries ?? []).map((e) => excludeInterval(where, e));
+  return { v4: mergeIntervals(parsed.filter((e) => !e.v6)), v6: mergeIntervals(parsed.filter((e) => e.v6)) };
 }
 
 // --- the Go types host-local decodes into, with the names Go prints in its errors ---
@@ -123,6 +137,7 @@ const netSchema: Schema = {
       t: "struct",
       goType: "allocator.IPAMConfig",
       name: "IPAMConfig",
+      ptr: true,
       fields: {
         ...rangeFields,
         Name: { t: "string" },
@@ -133,6 +148,7 @@ const netSchema: Schema = {
         ranges: rangeSets,
         reclaimAfterReboot: { t: "bool" },
         reuseDelay: { t: "string" },
+        statusOnExhaustion: { t: "string" },
       },
     },
     runtimeConfig: {
@@ -146,8 +162,9 @@ const netSchema: Schema = {
       t: "struct",
       goType: 'struct { A *allocator.IPAMArgs "json:\\"cni\\"" }',
       name: "",
+      ptr: true,
       fields: {
-        cni: { t: "struct", goType: "allocator.IPAMArgs", name: "IPAMArgs", fields: { ips: ipList } },
+        cni: { t: "struct", goType: "allocator.IPAMArgs", name: "IPAMArgs", ptr: true, fields: { ips: ipList } },
       },
     },
   },
@@ -167,6 +184,7 @@ interface DecodedNet {
     ranges?: (RawRange | undefined)[][];
     reclaimAfterReboot?: boolean;
     reuseDelay?: string;
+    statusOnExhaustion?: string;
   };
   runtimeConfig?: { ipRanges?: (RawRange | undefined)[][]; ips?: unknown[] };
   args?: { cni?: { ips?: unknown[] } };
@@ -197,7 +215,7 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   const requested: Addr[] = [];
   const seen = new Set<string>();
   for (const w of wanted) {
-    if (w === NIL_IP || w === undefined) throw E.cannotUnderstandIp(E.rangeMsg.notV4NorV6("<nil>"));
+    if (w === NIL_IP || w === undefined) throw E.cannotUnderstandIp(E.notV4NorV6("<nil>"));
     const ip = w as Addr;
     const key = formatIP(ip);
     if (!seen.has(key)) {
@@ -208,30 +226,32 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
 
   const raws: RawRange[][] = [];
   for (const s of n.runtimeConfig?.ipRanges ?? []) raws.push(rawSet(s));
-  if (ipam.subnet) raws.push([{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }]);
+  if (ipam.subnet)
+    raws.push([{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }]);
   for (const s of ipam.ranges ?? []) raws.push(rawSet(s));
   if (raws.length === 0) throw E.noRanges();
 
   const cniVersion = n.cniVersion ?? "";
-  const everywhere = (ipam.exclude ?? []).map((e) => excludeInterval("ipam", e) as Interval & { v6: boolean });
+  const everywhere = excludeLists("ipam", ipam.exclude);
   const sets: RangeSet[] = [];
   let v4 = 0;
   let v6 = 0;
   raws.forEach((raw, i) => {
-    let set;
+    let set: Range[];
     try {
       set = canonicalizeRangeSet(raw);
     } catch (e) {
-      if (e instanceof RangeError_) throw E.invalidRangeSet(i, e.message);
+      if (e instanceof RangeError_) throw E.invalidRangeSet(i, e.error);
       throw e;
     }
     // host-local walks a range whose start lies past its end out of the subnet; refuse such a range up front
     for (const r of set)
       if (r.rangeStart.n > r.rangeEnd.n) throw E.rangeStartAfterEnd(i, formatIP(r.rangeStart), formatIP(r.rangeEnd));
     set = set.map((r, k): Range => {
-      const own = (raw[k]!.exclude ?? []).map((e) => excludeInterval(`range set ${i}`, e) as Interval & { v6: boolean });
-      const entries = [...own, ...everywhere].filter((e) => e.v6 === r.rangeStart.v6);
-      if (entries.length === 0) return r;
+      const own = excludeLists(`range set ${i}`, raw[k]!.exclude);
+      const family = r.rangeStart.v6 ? "v6" : "v4";
+      const entries =
+        own[family].length === 0 ? everywhere[family] : mergeIntervals([...own[family], ...everywhere[family]]);
       const clipped = clipIntervals(r, entries);
       if (clipped.length === 0) return r;
       const ranged: Range = { ...r, exclude: clipped };
@@ -247,7 +267,7 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     for (let j = i + 1; j < sets.length; j++) if (rangeSetsOverlap(sets[i]!, sets[j]!)) throw E.rangeSetsOverlap(i, j);
 
   const routes: Route[] = (ipam.routes ?? []).map((r, i) => {
-    if (!r || !r.dst) throw E.routeWithoutDst(i);
+    if (!r?.dst) throw E.routeWithoutDst(i);
     return r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst };
   });
 
@@ -261,7 +281,14 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     requested,
     reclaimAfterReboot: ipam.reclaimAfterReboot ?? true,
     reuseDelayMs: reuseDelay(ipam.reuseDelay),
+    statusOnExhaustion: choice("statusOnExhaustion", ipam.statusOnExhaustion, STATUS_ON_EXHAUSTION),
   };
+}
+
+function choice<T extends string>(key: string, text: string | undefined, allowed: readonly T[]): T {
+  if (text === undefined || text === "") return allowed[0]!;
+  if (!(allowed as readonly string[]).includes(text)) throw E.badChoice(key, text, allowed);
+  return text as T;
 }
 
 function reuseDelay(text: string | undefined): number {
@@ -270,4 +297,3 @@ function reuseDelay(text: string | undefined): number {
   if (ms === null) throw E.badDuration("reuseDelay", text);
   return ms;
 }
-

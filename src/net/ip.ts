@@ -24,23 +24,39 @@ export interface Cidr {
   readonly maskBits: 32 | 128;
 }
 
-
 export function bitsOf(a: Addr): 32 | 128 {
   return a.v6 ? 128 : 32;
 }
 
-const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
+/**
+ * A dotted quad as Go reads it (four decimal parts, no leading zeros, each at most 255), as a number; -1 when it
+ * is not one. A loop over the characters, no regular expression: the index rebuild parses every lease name.
+ */
+export function parseV4Number(s: string): number {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits === 1 && part === 0)) return -1; // not a digit, or a leading zero
+    part = part * 10 + (c - 48);
+    if (++digits > 3 || part > 255) return -1;
+  }
+  return dots === 3 && digits > 0 ? n * 256 + part : -1;
+}
 
 function parseV4(s: string): Addr | null {
-  const m = DOTTED_QUAD.exec(s); // Go: four decimal parts, no leading zeros, each at most 255
-  if (!m) return null;
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const part = Number(m[i]);
-    if (part > 255) return null;
-    n = n * 256 + part;
-  }
-  return { v6: false, n: BigInt(n) };
+  const n = parseV4Number(s);
+  return n < 0 ? null : { v6: false, n: BigInt(n) };
 }
 
 function parseV6(s: string): Addr | null {
@@ -117,7 +133,7 @@ export function nextAddr(a: Addr): Addr {
   return { v6: a.v6, n: a.n === max ? 0n : a.n + 1n };
 }
 
-export function hostMask(prefix: number, bits: number): bigint {
+function hostMask(prefix: number, bits: number): bigint {
   return (1n << BigInt(bits - prefix)) - 1n;
 }
 
@@ -132,4 +148,3 @@ export function broadcastOf(a: Addr, prefix: number): Addr {
 export function inSubnet(a: Addr, net: Addr, prefix: number): boolean {
   return a.v6 === net.v6 && networkOf(a, prefix).n === networkOf(net, prefix).n;
 }
-

@@ -1,10 +1,10 @@
 // Ranges and range sets with host-local's validation order and messages (allocator/range.go, range_set.go).
-import { E } from "../cni/errors.js";
+import { type CniError, E } from "../errors.js";
 import {
   type Addr,
-  type Cidr,
   bitsOf,
   broadcastOf,
+  type Cidr,
   compareAddr,
   formatCIDR,
   formatIP,
@@ -38,17 +38,36 @@ export interface Interval {
   to: bigint;
 }
 
-/** The excluded part of `r`: entries clipped to the range, sorted and merged. */
-export function clipIntervals(r: Range, entries: readonly Interval[]): Interval[] {
-  const clipped = entries
-    .map((e) => ({ from: e.from > r.rangeStart.n ? e.from : r.rangeStart.n, to: e.to < r.rangeEnd.n ? e.to : r.rangeEnd.n }))
-    .filter((e) => e.from <= e.to)
-    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+/** Intervals sorted by start and merged where they overlap or touch: O(n log n), for 80,000 exclusions too. */
+export function mergeIntervals(entries: readonly Interval[]): Interval[] {
+  const sorted = entries.slice().sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
   const out: Interval[] = [];
-  for (const e of clipped) {
+  for (const e of sorted) {
     const last = out[out.length - 1];
-    if (last && e.from <= last.to + 1n) last.to = e.to > last.to ? e.to : last.to;
-    else out.push({ ...e });
+    if (last && e.from <= last.to + 1n) {
+      if (e.to > last.to) last.to = e.to;
+    } else out.push({ from: e.from, to: e.to });
+  }
+  return out;
+}
+
+/** The excluded part of `r`: `merged` (sorted and merged, see mergeIntervals) clipped to the range. */
+export function clipIntervals(r: Range, merged: readonly Interval[]): Interval[] {
+  // first interval ending at or after the range's start: a binary search, so that clipping costs what it keeps
+  let lo = 0;
+  let hi = merged.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (merged[mid]!.to < r.rangeStart.n) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Interval[] = [];
+  for (let i = lo; i < merged.length && merged[i]!.from <= r.rangeEnd.n; i++) {
+    const e = merged[i]!;
+    out.push({
+      from: e.from > r.rangeStart.n ? e.from : r.rangeStart.n,
+      to: e.to < r.rangeEnd.n ? e.to : r.rangeEnd.n,
+    });
   }
   return out;
 }
@@ -56,14 +75,19 @@ export function clipIntervals(r: Range, entries: readonly Interval[]): Interval[
 /** Addresses of `r` that ADD may hand out: the range less its exclusions and its gateway. */
 export function allocatableCount(r: Range): bigint {
   const excluded = (r.exclude ?? []).reduce((n, e) => n + (e.to - e.from + 1n), 0n);
-  const gwInside = rangeContains(r, r.gateway) && !(r.exclude ?? []).some((e) => r.gateway.n >= e.from && r.gateway.n <= e.to);
+  const gwInside =
+    rangeContains(r, r.gateway) && !(r.exclude ?? []).some((e) => r.gateway.n >= e.from && r.gateway.n <= e.to);
   return rangeSize(r) - excluded - (gwInside ? 1n : 0n);
 }
 
 export type RangeSet = readonly Range[];
 
-/** A message for "invalid range set N: <message>". */
-export class RangeError_ extends Error {}
+/** An error of one range set, which the config wraps as "invalid range set N: <message>". */
+export class RangeError_ extends Error {
+  constructor(readonly error: CniError) {
+    super(error.msg);
+  }
+}
 
 function containsPartial(subnet: Cidr, a: Addr, start?: Addr, end?: Addr): boolean {
   if (a.v6 !== subnet.ip.v6) return false;
@@ -87,28 +111,27 @@ export function formatRangeSet(s: RangeSet): string {
 
 /** Range.Canonicalize(): defaults and checks, in host-local's order. */
 export function canonicalizeRange(raw: RawRange): Range {
-  const m = E.rangeMsg;
   const sub = raw.subnet;
-  if (!sub) throw new RangeError_(m.notV4NorV6("<nil>"));
+  if (!sub) throw new RangeError_(E.notV4NorV6("<nil>"));
   const ones = sub.prefix;
-  if (ones > sub.maskBits - 2) throw new RangeError_(m.tooSmall(formatCIDR(sub)));
-  if (bitsOf(sub.ip) !== sub.maskBits) throw new RangeError_(m.versionMismatch());
+  if (ones > sub.maskBits - 2) throw new RangeError_(E.networkTooSmall(formatCIDR(sub)));
+  if (bitsOf(sub.ip) !== sub.maskBits) throw new RangeError_(E.maskVersionMismatch());
   const network = networkOf(sub.ip, ones);
-  if (!sameAddr(network, sub.ip)) throw new RangeError_(m.hostBits(ones, formatIP(network)));
+  if (!sameAddr(network, sub.ip)) throw new RangeError_(E.hostBitsSet(ones, formatIP(network)));
   const subnet: Cidr = { ip: network, prefix: ones, maskBits: sub.maskBits };
 
   const gateway = raw.gateway ?? nextAddr(network);
   let rangeStart = raw.rangeStart;
   if (rangeStart) {
     if (!containsPartial(subnet, rangeStart, undefined, raw.rangeEnd))
-      throw new RangeError_(m.startNotIn(formatIP(rangeStart), formatCIDR(subnet)));
+      throw new RangeError_(E.rangeStartNotIn(formatIP(rangeStart), formatCIDR(subnet)));
   } else {
     rangeStart = nextAddr(network);
   }
   let rangeEnd = raw.rangeEnd;
   if (rangeEnd) {
     if (!containsPartial(subnet, rangeEnd, rangeStart, undefined))
-      throw new RangeError_(m.endNotIn(formatIP(rangeEnd), formatCIDR(subnet)));
+      throw new RangeError_(E.rangeEndNotIn(formatIP(rangeEnd), formatCIDR(subnet)));
   } else {
     const last = broadcastOf(network, ones);
     rangeEnd = network.v6 ? last : { v6: false, n: last.n - 1n };
@@ -128,18 +151,17 @@ function rangesOverlap(a: Range, b: Range): boolean {
 
 /** RangeSet.Canonicalize(). */
 export function canonicalizeRangeSet(raws: readonly RawRange[]): Range[] {
-  const m = E.rangeMsg;
-  if (raws.length === 0) throw new RangeError_(m.emptySet());
+  if (raws.length === 0) throw new RangeError_(E.emptyRangeSet());
   const set: Range[] = [];
   for (const raw of raws) {
     const r = canonicalizeRange(raw);
-    if (set.length > 0 && set[0]!.rangeStart.v6 !== r.rangeStart.v6) throw new RangeError_(m.mixedFamilies());
+    if (set.length > 0 && set[0]!.rangeStart.v6 !== r.rangeStart.v6) throw new RangeError_(E.mixedFamilies());
     set.push(r);
   }
   for (let i = 0; i < set.length - 1; i++)
     for (let j = i + 1; j < set.length; j++)
       if (rangesOverlap(set[i]!, set[j]!))
-        throw new RangeError_(m.subnetsOverlap(formatRange(set[i]!), formatRange(set[j]!)));
+        throw new RangeError_(E.subnetsOverlap(formatRange(set[i]!), formatRange(set[j]!)));
   return set;
 }
 
@@ -157,7 +179,7 @@ export function rangeSetContains(set: RangeSet, a: Addr): boolean {
 }
 
 /** Number of addresses from rangeStart to rangeEnd inclusive (0 if the range is inverted). */
-export function rangeSize(r: Range): bigint {
+function rangeSize(r: Range): bigint {
   const d = r.rangeEnd.n - r.rangeStart.n;
   return d < 0n ? 0n : d + 1n;
 }

@@ -1,9 +1,14 @@
 // Read-only looks at a data dir for the operator CLI: which networks exist, and their leases with owners and
-// ages. Reading needs no lock (a lease file appears whole or not at all); changing does (see NetworkStore).
-import { lstatSync, readdirSync } from "node:fs";
-import { goTrim, leaseAddr } from "../allocator/store.js";
-import type { Addr } from "../net/ip.js";
-import { STATE_DIR, join, readCounter, readReleaseTimes, readSmallFile } from "./disk.js";
+// ages, served as the same LeaseFacts the allocator reads, so that `usage` and `metrics` count exactly what ADD and
+// STATUS count. Reading needs no lock (a lease file appears whole or not at all); changing does (network.ts).
+import type { LeaseFacts } from "../allocator/store.js";
+import { goTrim } from "../go/strings.js";
+import { type Addr, formatIP } from "../net/ip.js";
+import { platform } from "../platform/index.js";
+import { Dir, isDir, readFileAt } from "./files.js";
+import { LeaseIndex } from "./lease-index.js";
+import { leaseAddr, MAX_LEASE_BYTES } from "./network.js";
+import { REBUILDS, readCounter, readReleaseTimes, readStaticLeases, STATE_DIR } from "./state.js";
 
 export interface LeaseInfo {
   name: string;
@@ -17,58 +22,94 @@ export interface LeaseInfo {
   mtimeMs: number;
 }
 
-/** Network directories under `dataDir` (our own state directory excepted), sorted. */
+export interface NetworkView {
+  leases: LeaseInfo[];
+  facts: LeaseFacts;
+  /** addresses with a remembered release time (for counting cooling ones) */
+  released: Addr[];
+  indexRebuilds: number;
+}
+
+/** Network directories under `dataDir` (our own state directory and hidden names excepted), sorted. */
 export function listNetworks(dataDir: string): string[] {
+  const dir = Dir.open(null, dataDir, null, true);
+  if (!dir) return [];
   try {
-    return readdirSync(dataDir, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && d.name !== STATE_DIR && !d.name.startsWith("."))
-      .map((d) => d.name)
+    const p = platform();
+    return dir
+      .names()
+      .filter((name) => {
+        if (name.startsWith(".")) return false;
+        try {
+          return isDir(p.fstatat(dir.fd, name, p.c.AT_SYMLINK_NOFOLLOW));
+        } catch {
+          return false;
+        }
+      })
       .sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
+  } finally {
+    dir.close();
   }
 }
 
-/** The leases of one network; an empty list when the network directory does not exist. */
-export function readLeases(dataDir: string, network: string): LeaseInfo[] {
-  const dir = join(dataDir, network);
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
+function readLeases(net: Dir): LeaseInfo[] {
+  const p = platform();
   const out: LeaseInfo[] = [];
-  for (const name of names) {
+  for (const name of net.names().sort()) {
     const ip = leaseAddr(name);
     if (!ip) continue;
-    const content = readSmallFile(join(dir, name), 64 * 1024);
-    const owner = content === null ? null : goTrim(content);
-    const [containerId = "", ifname = ""] = owner === null ? [] : owner.split("\r\n");
-    let mtimeMs = 0;
+    let r: ReturnType<typeof readFileAt>;
     try {
-      mtimeMs = lstatSync(join(dir, name)).mtimeMs;
+      r = readFileAt(net, name, MAX_LEASE_BYTES);
     } catch {
-      continue; // gone since the listing
+      continue; // gone or unreadable since the listing
     }
+    let mtimeMs = 0;
+    if (r) mtimeMs = r.stat.mtimeSec * 1000 + r.stat.mtimeNsec / 1e6;
+    else {
+      try {
+        const st = p.fstatat(net.fd, name, p.c.AT_SYMLINK_NOFOLLOW);
+        mtimeMs = st.mtimeSec * 1000 + st.mtimeNsec / 1e6;
+      } catch {
+        continue;
+      }
+    }
+    const owner = r ? goTrim(p.utf8Decode(r.bytes, 0, r.bytes.length)) : null;
+    const [containerId = "", ifname = ""] = owner === null ? [] : owner.split("\r\n");
     out.push({ name, ip, containerId, ifname, owner, mtimeMs });
   }
   return out;
 }
 
-/** How often local-ipam had to rebuild this network's index from the lease files. */
-export function indexRebuilds(dataDir: string, network: string): number {
-  return readCounter(join(dataDir, STATE_DIR, network, "rebuilds"));
-}
-
-/** When addresses were released (for the reuse delay), as local-ipam keeps it; empty when unknown. */
-export function readReleases(dataDir: string, network: string): Map<string, number> {
-  return readReleaseTimes(join(dataDir, STATE_DIR, network, "released"));
-}
-
-/** A file named on the command line (a conflist), as text; null when it cannot be read. */
-export function readTextFile(path: string): string | null {
-  return readSmallFile(path, 16 << 20);
+/** The leases of one network and what local-ipam remembers about them; empty when the network does not exist. */
+export function inspectNetwork(dataDir: string, network: string): NetworkView {
+  const data = Dir.open(null, dataDir, null, true);
+  const net = data ? Dir.open(data, network) : null;
+  const state = data ? Dir.open(data, STATE_DIR) : null;
+  const own = state ? Dir.open(state, network) : null;
+  try {
+    const leases = net ? readLeases(net) : [];
+    const released = readReleaseTimes(own);
+    const statics = readStaticLeases(own);
+    const byName = new Map(leases.map((l) => [l.name, l]));
+    const index = LeaseIndex.fromLeases(leases);
+    const facts: LeaseFacts = {
+      nextUnused: (from, to) => index.nextUnused(from, to),
+      countLeased: (from, to) => index.countIn(from, to),
+      forEachLeased: (from, to, fn) => index.forEachIn(from, to, fn),
+      leaseWrittenMs: (ip) => {
+        const l = byName.get(formatIP(ip));
+        return l && l.owner !== null ? l.mtimeMs : null;
+      },
+      isStatic: (ip) => {
+        const l = byName.get(formatIP(ip));
+        return !!l && l.owner !== null && statics.get(l.name) === l.owner;
+      },
+      releasedAt: (ip) => released.get(formatIP(ip)),
+    };
+    const releasedAddrs = [...released.keys()].map(leaseAddr).filter((a): a is Addr => a !== null);
+    return { leases, facts, released: releasedAddrs, indexRebuilds: readCounter(own, REBUILDS) };
+  } finally {
+    for (const d of [own, state, net, data]) d?.close();
+  }
 }

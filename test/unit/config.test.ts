@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parseEnvArgs } from "../../src/config/args.js";
-import { goSyntaxError } from "../../src/config/gojson.js";
 import { loadIpamConfig } from "../../src/config/ipam.js";
 import { parseResolvConf } from "../../src/config/resolvconf.js";
-import { CniError } from "../../src/cni/errors.js";
+import { CniError } from "../../src/errors.js";
+import { goSyntaxError } from "../../src/go/json.js";
 import { formatIP } from "../../src/net/ip.js";
 import { formatRangeSet } from "../../src/net/range.js";
 
@@ -55,25 +55,64 @@ describe("loadIpamConfig", () => {
     [{ ...base, ipam: null }, "IPAM config missing 'ipam' key"],
     [{ ...base, ipam: {} }, "no IP ranges specified"],
     [{ ...base, ipam: 5 }, "json: cannot unmarshal number into Go struct field Net.ipam of type allocator.IPAMConfig"],
-    [{ ...base, ipam: { subnet: 7 } }, "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.subnet of type string"],
+    [
+      { ...base, ipam: { subnet: 7 } },
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.subnet of type string",
+    ],
     [{ ...base, ipam: { subnet: null } }, "invalid CIDR address: "],
-    [{ ...base, ipam: { dataDir: 5, subnet: 7 } }, "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.subnet of type string"],
-    [{ ...base, ipam: { dataDir: 5, subnet: "10.0.0.0/24" } }, "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string"],
-    [{ ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24", rangeStart: 5 }]] } }, "json: cannot unmarshal number into Go struct field Range.ipam.ranges.rangeStart of type net.IP"],
+    [
+      { ...base, ipam: { dataDir: 5, subnet: 7 } },
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.subnet of type string",
+    ],
+    [
+      { ...base, ipam: { dataDir: 5, subnet: "10.0.0.0/24" } },
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string",
+    ],
+    [
+      { ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24", rangeStart: 5 }]] } },
+      "json: cannot unmarshal number into Go struct field Range.ipam.ranges.rangeStart of type net.IP",
+    ],
     [{ ...base, ipam: { subnet: "10.0.0.0/24", rangeStart: "10.0.0.010" } }, "invalid IP address: 10.0.0.010"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24", routes: [5] } }, "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.routes of type types.route"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24", routes: {} } }, "json: cannot unmarshal object into Go struct field IPAMConfig.ipam.routes of type []*types.Route"],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24", routes: [5] } },
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.routes of type types.route",
+    ],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24", routes: {} } },
+      "json: cannot unmarshal object into Go struct field IPAMConfig.ipam.routes of type []*types.Route",
+    ],
     [{ ...base, ipam: { subnet: "10.0.0.0/24", routes: [{ dst: "x" }] } }, "invalid CIDR address: x"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: 5 } }, "json: cannot unmarshal number into Go struct field .args.cni of type allocator.IPAMArgs"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: { ips: "x" } } }, "json: cannot unmarshal string into Go struct field IPAMArgs.args.cni.ips of type []*ip.IP"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24" }, runtimeConfig: { ips: [5] } }, "json: cannot unmarshal number into Go struct field .runtimeConfig.ips of type *ip.IP"],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: 5 } },
+      "json: cannot unmarshal number into Go struct field .args.cni of type allocator.IPAMArgs",
+    ],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: { ips: "x" } } },
+      "json: cannot unmarshal string into Go struct field IPAMArgs.args.cni.ips of type []*ip.IP",
+    ],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24" }, runtimeConfig: { ips: [5] } },
+      "json: cannot unmarshal number into Go struct field .runtimeConfig.ips of type *ip.IP",
+    ],
     [{ ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: { ips: ["bogus"] } } }, "invalid IP address bogus"],
-    [{ ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: { ips: [""] } } }, "cannot understand ip: IP <nil> not v4 nor v6"],
+    [
+      { ...base, ipam: { subnet: "10.0.0.0/24" }, args: { cni: { ips: [""] } } },
+      "cannot understand ip: IP <nil> not v4 nor v6",
+    ],
     [{ ...base, ipam: { ranges: [[]] } }, "invalid range set 0: empty range set"],
     [{ ...base, ipam: { ranges: [[{}]] } }, "invalid range set 0: IP <nil> not v4 nor v6"],
-    [{ ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24" }], [{ subnet: "10.0.0.0/16" }]] } }, "range set 0 overlaps with 1"],
-    [{ ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24" }, { subnet: "fd00::/64" }]] } }, "invalid range set 0: mixed address families"],
-    [{ cniVersion: "0.2.0", name: "n", ipam: { ranges: [[{ subnet: "10.0.0.0/24" }], [{ subnet: "10.1.0.0/24" }]] } }, "CNI version 0.2.0 does not support more than 1 address per family"],
+    [
+      { ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24" }], [{ subnet: "10.0.0.0/16" }]] } },
+      "range set 0 overlaps with 1",
+    ],
+    [
+      { ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24" }, { subnet: "fd00::/64" }]] } },
+      "invalid range set 0: mixed address families",
+    ],
+    [
+      { cniVersion: "0.2.0", name: "n", ipam: { ranges: [[{ subnet: "10.0.0.0/24" }], [{ subnet: "10.1.0.0/24" }]] } },
+      "CNI version 0.2.0 does not support more than 1 address per family",
+    ],
   ])("%j -> %s", (conf, msg) => {
     expect(err(() => load(conf))).toEqual({ code: 999, msg });
   });
@@ -105,8 +144,14 @@ describe("CNI_ARGS", () => {
     ["FOO=bar;BAZ=1", 'ARGS: unknown args ["FOO=bar" "BAZ=1"]'],
     ["ip=10.0.0.1", 'ARGS: unknown args ["ip=10.0.0.1"]'],
     ["IP=10.1.2.300", 'ARGS: error parsing value of pair "IP=10.1.2.300": invalid IP address 10.1.2.300'],
-    ["IgnoreUnknown=yes", 'ARGS: error parsing value of pair "IgnoreUnknown=yes": boolean unmarshal error: invalid input yes'],
-    ["CommonArgs=1", "ARGS: cannot unmarshal into field 'CommonArgs' - type '*types.CommonArgs' does not implement encoding.TextUnmarshaler"],
+    [
+      "IgnoreUnknown=yes",
+      'ARGS: error parsing value of pair "IgnoreUnknown=yes": boolean unmarshal error: invalid input yes',
+    ],
+    [
+      "CommonArgs=1",
+      "ARGS: cannot unmarshal into field 'CommonArgs' - type '*types.CommonArgs' does not implement encoding.TextUnmarshaler",
+    ],
   ])("%s fails: %s", (args, msg) => {
     expect(err(() => parseEnvArgs(args))).toEqual({ code: 999, msg });
   });
@@ -141,7 +186,8 @@ describe("Go's JSON syntax errors", () => {
 
 describe("resolv.conf", () => {
   it("parses as host-local does", () => {
-    const text = "# c\n; c\nnameserver 10.0.0.10\nnameserver  10.0.0.11 extra\ndomain a.local\ndomain b.local\nsearch x.local y.local\noptions ndots:5\noptions edns0\nbogus\n";
+    const text =
+      "# c\n; c\nnameserver 10.0.0.10\nnameserver  10.0.0.11 extra\ndomain a.local\ndomain b.local\nsearch x.local y.local\noptions ndots:5\noptions edns0\nbogus\n";
     expect(parseResolvConf(text)).toEqual({
       nameservers: ["10.0.0.10", "10.0.0.11"],
       domain: "b.local",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { validAttachments } from "../../src/commands/gc.js";
-import { CniError } from "../../src/cni/errors.js";
+import type { CniError } from "../../src/errors.js";
 
 describe("GC attachment list", () => {
   it("reads cni.dev/valid-attachments, or the cni.dev/attachments spelling", () => {

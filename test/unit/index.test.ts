@@ -1,9 +1,9 @@
 // The persisted index: trusted only while the network directory is exactly as local-ipam left it; rebuilt from
 // the lease files after host-local or a person changed the directory, and after any damage to the index itself.
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HOST_LOCAL, LOCAL_IPAM, ipamConfig, removeDir, run, snapshot, tempDir } from "../helpers.js";
+import { HOST_LOCAL, ipamConfig, plugin, removeDir, run, snapshot, tempDir } from "../helpers.js";
 
 let dir: string;
 beforeEach(() => {
@@ -15,13 +15,13 @@ const small = { subnet: "10.9.0.0/29" }; // .2 - .6
 const conf = (ipam: object = small) => ipamConfig(dir, ipam);
 const net = () => join(dir, "testnet");
 const index = () => join(dir, ".local-ipam", "testnet", "index");
-const li = (command: string, id: string, c: object = conf()) => run(LOCAL_IPAM, { command, containerId: id }, c);
+const li = (command: string, id: string, c: object = conf()) => plugin({ command, containerId: id }, c);
 
 describe("the index", () => {
   it("is written after a change and leaves the directory's mtime in the past", () => {
     const before = Date.now();
     expect(li("ADD", "a").status).toBe(0);
-    expect(readFileSync(index()).subarray(0, 19).toString()).toBe("local-ipam index 1\n");
+    expect(readFileSync(index()).subarray(0, 19).toString()).toBe("local-ipam index 2\n");
     expect(statSync(net()).mtimeMs).toBeLessThan(before);
   });
   it("is used, not rebuilt, while only local-ipam changes the directory", () => {
@@ -56,7 +56,9 @@ describe("the index", () => {
     const h = run(HOST_LOCAL, { command: "ADD", containerId: "hl" }, c);
     expect(h.json.ips[0].address).toBe("10.9.1.3/24");
     expect(li("CHECK", "hl", c).status).toBe(0);
-    expect(li("ADD", "hl", c).json.msg).toBe("failed to allocate for range 0: 10.9.1.3 has been allocated to hl, duplicate allocation is not allowed");
+    expect(li("ADD", "hl", c).json.msg).toBe(
+      "failed to allocate for range 0: 10.9.1.3 has been allocated to hl, duplicate allocation is not allowed",
+    );
     expect(li("ADD", "b", c).json.ips[0].address).toBe("10.9.1.4/24");
     expect(run(HOST_LOCAL, { command: "DEL", containerId: "a" }, c).status).toBe(0);
     expect(li("CHECK", "a", c).json).toMatchObject({ code: 999 });
@@ -84,7 +86,20 @@ describe("the index", () => {
     expect(readFileSync(join(net(), "10.9.0.2"), "latin1")).toBe("z\r\neth0");
   });
   it("gives the same results and files as running without it", () => {
-    const steps: [string, string][] = [["ADD", "a"], ["ADD", "b"], ["ADD", "c"], ["DEL", "b"], ["ADD", "d"], ["CHECK", "a"], ["ADD", "e"], ["ADD", "f"], ["DEL", "a"], ["ADD", "g"], ["ADD", "h"], ["CHECK", "b"]];
+    const steps: [string, string][] = [
+      ["ADD", "a"],
+      ["ADD", "b"],
+      ["ADD", "c"],
+      ["DEL", "b"],
+      ["ADD", "d"],
+      ["CHECK", "a"],
+      ["ADD", "e"],
+      ["ADD", "f"],
+      ["DEL", "a"],
+      ["ADD", "g"],
+      ["ADD", "h"],
+      ["CHECK", "b"],
+    ];
     const go = (withIndex: boolean) => {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);

@@ -1,77 +1,88 @@
-// The built binary, exec'd as a runtime would: files on disk, modes, hostile directory contents, the lock, and
-// the size limits of its input and output.
-import { spawn, spawnSync } from "node:child_process";
+// The plugin in-process (the same dispatcher and commands as the binary, on node:fs): files on disk, modes,
+// hostile directory contents, our state directory's checks, and the lock.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
-  readFileSync,
   readdirSync,
-  readlinkSync,
+  readFileSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_IPAM, cniEnv, ipamConfig, removeDir, run, runAsync, tempDir } from "../helpers.js";
+import { ipamConfig, LOCAL_IPAM, plugin, removeDir, runAsync, tempDir } from "../helpers.js";
 
 let dir: string;
 let data: string;
+let holders: ChildProcess[] = [];
 beforeEach(() => {
   dir = tempDir();
   data = join(dir, "data");
 });
-afterEach(() => removeDir(dir));
+afterEach(() => {
+  for (const h of holders) h.kill("SIGKILL");
+  holders = [];
+  removeDir(dir);
+});
 
-const conf = (ipam: object = { subnet: "10.7.0.0/24" }, extra: object = {}, v = "1.0.0") => ipamConfig(data, ipam, extra, v);
+const conf = (ipam: object = { subnet: "10.7.0.0/24" }, extra: object = {}, v = "1.0.0") =>
+  ipamConfig(data, ipam, extra, v);
 const netDir = () => join(data, "testnet");
+const stateDir = () => join(data, ".local-ipam", "testnet");
 const mode = (p: string) => statSync(p).mode & 0o777;
+const add = (id = "a", c: object = conf()) => plugin({ command: "ADD", containerId: id }, c);
+
+/** Holds the flock on `path` until killed; resolves once it holds it (flock(1) says "locked"). */
+function holdLock(path: string): Promise<ChildProcess> {
+  const holder = spawn("flock", ["-x", path, "-c", "echo locked; exec cat"], { stdio: ["pipe", "pipe", "ignore"] });
+  holders.push(holder);
+  return new Promise((resolve, reject) => {
+    holder.stdout!.once("data", () => resolve(holder));
+    holder.once("exit", (code) => reject(new Error(`flock exited ${code}`)));
+  });
+}
 
 describe("protocol basics", () => {
   it("prints the about text on stderr when CNI_COMMAND is not set", () => {
-    const r = spawnSync(LOCAL_IPAM, [], { env: { PATH: process.env.PATH }, encoding: "utf8" });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/^CNI local-ipam plugin v\d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/);
+    const r = plugin({ command: "", env: { CNI_COMMAND: null } }, "");
+    expect([r.status, r.stdout]).toEqual([0, ""]);
+    expect(r.stderr).toMatch(
+      /^CNI local-ipam plugin v.+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/,
+    );
   });
   it("answers VERSION with every supported version, without reading stdin", () => {
-    const r = run(LOCAL_IPAM, { command: "VERSION" }, "this is not JSON");
-    expect(r.stdout).toBe('{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n');
+    const r = plugin({ command: "VERSION" }, "this is not JSON");
+    expect(r.stdout).toBe(
+      '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n',
+    );
   });
   it("needs only CNI_COMMAND and CNI_PATH for GC and STATUS", () => {
     const bare = { CNI_CONTAINERID: null, CNI_NETNS: null, CNI_IFNAME: null };
     for (const command of ["GC", "STATUS"]) {
-      expect(run(LOCAL_IPAM, { command, env: bare }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0")).status).toBe(0);
-      const r = run(LOCAL_IPAM, { command, env: { ...bare, CNI_PATH: null } }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0"));
+      expect(plugin({ command, env: bare }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0")).status).toBe(0);
+      const r = plugin({ command, env: { ...bare, CNI_PATH: null } }, conf({ subnet: "10.7.0.0/24" }, {}, "1.1.0"));
       expect(r.json).toEqual({ code: 4, msg: "required env variables [CNI_PATH] missing" });
     }
   });
   it("refuses GC and STATUS below cniVersion 1.1.0", () => {
-    const r = run(LOCAL_IPAM, { command: "GC" }, conf());
-    expect(r.json).toMatchObject({ code: 1, msg: "config version does not allow GC" });
+    expect(plugin({ command: "GC" }, conf()).json).toMatchObject({ code: 1, msg: "config version does not allow GC" });
   });
-});
-
-describe("the working directory", () => {
-  it("cannot change the plugin: .env and bunfig.toml there are not loaded", () => {
-    const cwd = join(dir, "cwd");
-    mkdirSync(cwd);
-    writeFileSync(join(cwd, ".env"), "CNI_COMMAND=VERSION\nLOCAL_IPAM_LOCK_TIMEOUT_MS=1\n");
-    writeFileSync(join(cwd, "evil.js"), `require("fs").writeFileSync(${JSON.stringify(join(dir, "pwned"))}, "x");`);
-    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./evil.js"]\n');
-    const about = spawnSync(LOCAL_IPAM, [], { cwd, env: { PATH: process.env.PATH }, encoding: "utf8" });
-    expect(about.stdout).toBe(""); // not VERSION's output: .env was ignored
-    expect(about.stderr).toContain("CNI local-ipam plugin");
-    const add = spawnSync(LOCAL_IPAM, [], { cwd, env: cniEnv({ command: "ADD" }), input: JSON.stringify(conf()), encoding: "utf8" });
-    expect(JSON.parse(add.stdout).ips[0].address).toBe("10.7.0.2/24");
-    expect(existsSync(join(dir, "pwned"))).toBe(false);
+  it("prints results and errors as Go does: four-space indent, HTML-safe escapes, no trailing newline", () => {
+    const r = plugin({ command: "ADD", containerId: "a<b" }, conf());
+    expect(r.stdout).toBe(
+      '{\n    "code": 4,\n    "msg": "invalid characters in containerID",\n    "details": "a\\u003cb"\n}',
+    );
   });
 });
 
 describe("files on disk", () => {
-  it("writes host-local's bytes with 0600 leases, a 0750 lock, a 0755 directory, and leaves no temporary file", () => {
-    const r = run(LOCAL_IPAM, { command: "ADD", containerId: "abc", ifname: "net1" }, conf());
+  it("writes host-local's bytes with 0600 leases, a 0750 lock, a 0755 directory, and no temporary file", () => {
+    const r = plugin({ command: "ADD", containerId: "abc", ifname: "net1" }, conf());
     expect(r.status).toBe(0);
     expect(readFileSync(join(netDir(), "10.7.0.2"), "latin1")).toBe("abc\r\nnet1");
     expect(readFileSync(join(netDir(), "last_reserved_ip.0"), "latin1")).toBe("10.7.0.2");
@@ -79,20 +90,24 @@ describe("files on disk", () => {
     expect(mode(join(netDir(), "lock"))).toBe(0o750);
     expect(mode(netDir())).toBe(0o755);
     expect(readdirSync(netDir()).sort()).toEqual(["10.7.0.2", "last_reserved_ip.0", "lock"]);
-    expect(readdirSync(join(data, ".local-ipam", "testnet"))).toEqual(["index", "rebuilds"]);
-    expect(statSync(join(netDir(), "10.7.0.2")).nlink).toBe(1);
+    expect(readdirSync(stateDir()).sort()).toEqual(["index", "rebuilds"]);
+    expect(mode(stateDir())).toBe(0o700);
+    expect(mode(join(data, ".local-ipam"))).toBe(0o700);
   });
   it("names IPv6 leases as Go prints them", () => {
-    const r = run(LOCAL_IPAM, { command: "ADD" }, conf({ ranges: [[{ subnet: "2001:db8:0:0:1::/80" }]] }));
+    const r = add("a", conf({ ranges: [[{ subnet: "2001:db8:0:0:1::/80" }]] }));
     expect(r.json.ips[0].address).toBe("2001:db8::1:0:0:2/80");
     expect(existsSync(join(netDir(), "2001:db8::1:0:0:2"))).toBe(true);
   });
-  it("removes temporary files a killed run left in its state directory, not those of live runs", () => {
-    mkdirSync(join(data, ".local-ipam", "testnet"), { recursive: true });
-    writeFileSync(join(data, ".local-ipam", "testnet", "tmp.4194399.0"), "half"); // beyond any pid_max
-    writeFileSync(join(data, ".local-ipam", "testnet", `tmp.${process.pid}.0`), "a live run's, before its lock");
-    expect(run(LOCAL_IPAM, { command: "ADD" }, conf()).status).toBe(0);
-    expect(readdirSync(join(data, ".local-ipam", "testnet")).sort()).toEqual(["index", "rebuilds", `tmp.${process.pid}.0`]);
+  it("removes temporary files of killed writers, in the state and network directories, under the lock", () => {
+    mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+    mkdirSync(netDir(), { recursive: true });
+    for (let i = 0; i < 50; i++) writeFileSync(join(stateDir(), `.local-ipam-tmp.dead${i}`), "half");
+    writeFileSync(join(netDir(), ".local-ipam-tmp.deadbeef"), "a\r\neth0"); // a killed takeover's
+    writeFileSync(join(stateDir(), "tmp.4194399.0"), "an older version's: not ours to judge");
+    expect(add().status).toBe(0);
+    expect(readdirSync(stateDir()).sort()).toEqual(["index", "rebuilds", "tmp.4194399.0"]);
+    expect(readdirSync(netDir())).not.toContain(".local-ipam-tmp.deadbeef");
   });
 });
 
@@ -102,12 +117,11 @@ describe("hostile directory contents", () => {
     const victim = join(dir, "victim");
     writeFileSync(victim, "precious");
     symlinkSync(victim, join(netDir(), "10.7.0.2"));
-    const r = run(LOCAL_IPAM, { command: "ADD", containerId: "a" }, conf());
-    expect(r.json.ips[0].address).toBe("10.7.0.3/24");
+    expect(add("a").json.ips[0].address).toBe("10.7.0.3/24");
     expect(readFileSync(victim, "utf8")).toBe("precious");
     // DEL of a container whose id is the victim's content must not follow the link either
     writeFileSync(victim, "b\r\neth0");
-    expect(run(LOCAL_IPAM, { command: "DEL", containerId: "b" }, conf()).status).toBe(0);
+    expect(plugin({ command: "DEL", containerId: "b" }, conf()).status).toBe(0);
     expect(lstatSync(join(netDir(), "10.7.0.2")).isSymbolicLink()).toBe(true);
     expect(readFileSync(victim, "utf8")).toBe("b\r\neth0");
   });
@@ -116,7 +130,7 @@ describe("hostile directory contents", () => {
     const victim = join(dir, "victim2");
     writeFileSync(victim, "precious");
     symlinkSync(victim, join(netDir(), "last_reserved_ip.0"));
-    expect(run(LOCAL_IPAM, { command: "ADD" }, conf()).status).toBe(0);
+    expect(add().status).toBe(0);
     expect(readFileSync(victim, "utf8")).toBe("precious");
     expect(lstatSync(join(netDir(), "last_reserved_ip.0")).isFile()).toBe(true);
   });
@@ -125,8 +139,7 @@ describe("hostile directory contents", () => {
     mkdirSync(elsewhere);
     mkdirSync(data);
     symlinkSync(elsewhere, netDir());
-    const r = run(LOCAL_IPAM, { command: "ADD" }, conf());
-    expect(r.status).toBe(1);
+    const r = add();
     expect(r.json).toMatchObject({ code: 5 });
     expect(r.json.msg).toContain("symbolic link");
     expect(readdirSync(elsewhere)).toEqual([]);
@@ -134,96 +147,97 @@ describe("hostile directory contents", () => {
   it("does not hang on a FIFO planted as a lease or as last_reserved_ip", () => {
     mkdirSync(netDir(), { recursive: true });
     spawnSync("mkfifo", [join(netDir(), "10.7.0.2"), join(netDir(), "last_reserved_ip.0")]);
-    const start = Date.now();
-    const add = run(LOCAL_IPAM, { command: "ADD", containerId: "a" }, conf());
-    expect(add.json.ips[0].address).toBe("10.7.0.3/24");
-    expect(run(LOCAL_IPAM, { command: "CHECK", containerId: "zz" }, conf()).json.code).toBe(999);
-    expect(run(LOCAL_IPAM, { command: "DEL", containerId: "a" }, conf()).status).toBe(0);
-    expect(Date.now() - start).toBeLessThan(10_000);
+    expect(add("a").json.ips[0].address).toBe("10.7.0.3/24");
+    expect(plugin({ command: "CHECK", containerId: "zz" }, conf()).json.code).toBe(999);
+    expect(plugin({ command: "DEL", containerId: "a" }, conf()).status).toBe(0);
+  });
+  it("refuses a FIFO, a directory or a symlink at <dir>/lock with code 5, before any wait", () => {
+    for (const plant of ["fifo", "dir", "symlink"]) {
+      removeDir(data);
+      mkdirSync(netDir(), { recursive: true });
+      const lock = join(netDir(), "lock");
+      if (plant === "fifo") spawnSync("mkfifo", [lock]);
+      if (plant === "dir") mkdirSync(lock);
+      if (plant === "symlink") symlinkSync(join(dir, "elsewhere-lock"), lock);
+      const r = plugin({ command: "ADD", env: { LOCAL_IPAM_LOCK_TIMEOUT_MS: "600000" } }, conf());
+      expect(r.json, plant).toMatchObject({ code: 5 });
+      expect(r.json.msg, plant).toContain(lock);
+      expect(existsSync(join(dir, "elsewhere-lock"))).toBe(false);
+    }
   });
   it("skips a lease path that is a directory", () => {
     mkdirSync(join(netDir(), "10.7.0.2"), { recursive: true });
-    expect(run(LOCAL_IPAM, { command: "ADD" }, conf()).json.ips[0].address).toBe("10.7.0.3/24");
+    expect(add().json.ips[0].address).toBe("10.7.0.3/24");
   });
+});
+
+describe("our state directory is used only when nobody else can change it", () => {
+  const cases: [string, () => void, RegExp][] = [
+    [
+      "owned by another user",
+      () => chownSync(join(data, ".local-ipam"), 65534, 65534),
+      /\.local-ipam: owned by uid 65534, not 0/,
+    ],
+    [
+      "writable by group",
+      () => chmodSync(join(data, ".local-ipam"), 0o770),
+      /\.local-ipam: writable by group \(mode 0770\)/,
+    ],
+    [
+      "writable by others",
+      () => chmodSync(stateDir(), 0o707),
+      /\.local-ipam\/testnet: writable by others \(mode 0707\)/,
+    ],
+    [
+      "a symlink to another directory",
+      () => {
+        removeDir(join(data, ".local-ipam"));
+        mkdirSync(join(dir, "theirs"));
+        symlinkSync(join(dir, "theirs"), join(data, ".local-ipam"));
+      },
+      /\.local-ipam: it is a symbolic link/,
+    ],
+  ];
+  for (const [what, plant, msg] of cases) {
+    it(`refuses it when ${what}, with code 5 and a clear message, and writes nothing there`, () => {
+      expect(add("a").status).toBe(0);
+      plant();
+      const r = add("b");
+      expect(r.json).toMatchObject({ code: 5 });
+      expect(r.json.msg).toMatch(msg);
+      expect(readdirSync(netDir()).filter((f) => f.startsWith("10."))).toEqual(["10.7.0.2"]); // b's lease was rolled back
+      if (existsSync(join(dir, "theirs"))) expect(readdirSync(join(dir, "theirs"))).toEqual([]);
+    });
+  }
 });
 
 describe("the lock", () => {
-  it("waits for a holder of the flock on <dir>/lock, then succeeds", async () => {
+  it("waits for a holder of the flock on <dir>/lock: no lease appears until it lets go", async () => {
     mkdirSync(netDir(), { recursive: true });
-    const holder = spawn("flock", ["-x", join(netDir(), "lock"), "-c", "sleep 1.5"]);
-    await new Promise((r) => setTimeout(r, 300));
-    const start = Date.now();
-    const r = await runAsync(LOCAL_IPAM, { command: "ADD" }, conf());
+    const holder = await holdLock(join(netDir(), "lock"));
+    const pending = runAsync(LOCAL_IPAM, { command: "ADD" }, conf());
+    for (let i = 0; i < 20; i++) expect(readdirSync(netDir()).filter((f) => f.startsWith("10."))).toEqual([]);
+    holder.stdin!.end(); // cat ends, flock(1) exits, the lock is free
+    const r = await pending;
     expect(r.status).toBe(0);
-    expect(Date.now() - start).toBeGreaterThan(800);
-    holder.kill();
+    expect(readdirSync(netDir())).toContain("10.7.0.2");
   });
-  it("gives up with error 11 after its bound", async () => {
+  it("gives up with error 11 after its bound, leaving nothing", async () => {
     mkdirSync(netDir(), { recursive: true });
-    const holder = spawn("flock", ["-x", join(netDir(), "lock"), "-c", "sleep 5"]);
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await runAsync(LOCAL_IPAM, { command: "ADD", env: { LOCAL_IPAM_LOCK_TIMEOUT_MS: "400" } }, conf());
-    holder.kill();
-    expect(r.status).toBe(1);
+    await holdLock(join(netDir(), "lock"));
+    const r = plugin({ command: "ADD", env: { LOCAL_IPAM_LOCK_TIMEOUT_MS: "300" } }, conf());
     expect(r.json).toMatchObject({ code: 11 });
     expect(readdirSync(netDir()).sort()).toEqual(["lock"]);
-  });
-});
-
-describe("input and output sizes", () => {
-  it("writes a result larger than a pipe buffer completely to a slow reader", async () => {
-    const routes = Array.from({ length: 3000 }, (_, i) => ({ dst: `172.${16 + (i >> 8)}.${i & 255}.0/24`, gw: "10.7.0.1" }));
-    const child = spawn("sh", ["-c", `"${LOCAL_IPAM}" | (sleep 1; cat)`], { env: cniEnv({ command: "ADD" }) });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stdin.end(JSON.stringify(conf({ subnet: "10.7.0.0/24", routes })));
-    await new Promise((r) => child.on("close", r));
-    expect(out.length).toBeGreaterThan(65536 * 2);
-    expect(JSON.parse(out).routes).toHaveLength(3000);
-  });
-  it("refuses a 100 MB stdin with a clean error, in bounded memory", () => {
-    const big = join(dir, "big.json");
-    writeFileSync(big, JSON.stringify(conf({ subnet: "10.7.0.0/24", pad: "x".repeat(100 << 20) })));
-    // run under python's wait4 to read the plugin's peak RSS
-    const py = "import os,subprocess,sys\np=subprocess.Popen([sys.argv[1]],stdin=open(sys.argv[2],'rb'),stdout=subprocess.PIPE)\nout=p.stdout.read()\n_,st,ru=os.wait4(p.pid,0)\nprint(os.waitstatus_to_exitcode(st), ru.ru_maxrss)\nsys.stdout.write(out.decode())";
-    const r = spawnSync("python3", ["-c", py, LOCAL_IPAM, big], { env: cniEnv({ command: "ADD" }), encoding: "utf8" });
-    const [first, ...rest] = r.stdout.split("\n");
-    const [status, maxrssKiB] = first!.split(" ").map(Number);
-    expect(status).toBe(1);
-    expect(JSON.parse(rest.join("\n"))).toMatchObject({ code: 6, msg: "error reading from stdin: network config larger than 16777216 bytes" });
-    expect(maxrssKiB).toBeLessThan(150 * 1024); // the runtime's own ~50 MiB plus at most the 16 MiB read
-    expect(existsSync(data)).toBe(false);
-  });
-  it("refuses deeply nested JSON with a clean error", () => {
-    const r = run(LOCAL_IPAM, { command: "ADD" }, `{"name":"x","a":${"[".repeat(100000)}${"]".repeat(100000)}}`);
-    expect(r.status).toBe(1);
-    expect(r.json).toEqual({ code: 6, msg: "error unmarshall network config: invalid character '[' exceeded max depth" });
-    expect(r.stderr).toBe("");
-  });
-  it("keeps a config with 10,000 routes", () => {
-    const routes = Array.from({ length: 10000 }, (_, i) => ({ dst: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32` }));
-    const r = run(LOCAL_IPAM, { command: "ADD" }, conf({ subnet: "10.7.0.0/24", routes }));
-    expect(r.status).toBe(0);
-    expect(r.json.routes).toHaveLength(10000);
   });
 });
 
 describe("dual stack end to end", () => {
   it("ADD, CHECK, DEL leave nothing behind", () => {
     const c = conf({ ranges: [[{ subnet: "10.7.0.0/24" }], [{ subnet: "fd00:7::/64" }]] });
-    const add = run(LOCAL_IPAM, { command: "ADD" }, c);
-    expect(add.json.ips.map((i: any) => i.address)).toEqual(["10.7.0.2/24", "fd00:7::2/64"]);
-    expect(run(LOCAL_IPAM, { command: "CHECK" }, c).status).toBe(0);
-    expect(run(LOCAL_IPAM, { command: "DEL" }, c).status).toBe(0);
+    const r = add("a", c);
+    expect(r.json.ips.map((i: { address: string }) => i.address)).toEqual(["10.7.0.2/24", "fd00:7::2/64"]);
+    expect(plugin({ command: "CHECK", containerId: "a" }, c).status).toBe(0);
+    expect(plugin({ command: "DEL", containerId: "a" }, c).status).toBe(0);
     expect(readdirSync(netDir()).sort()).toEqual(["last_reserved_ip.0", "last_reserved_ip.1", "lock"]);
-    expect(readlinkSafe(join(netDir(), "lock"))).toBe(null);
   });
 });
-
-function readlinkSafe(p: string): string | null {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return null;
-  }
-}

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { CniError } from "../../src/cni/errors.js";
-import { resultFor, type Result } from "../../src/cni/result.js";
-import { validateContainerId, validateIfname, isValidNetworkName } from "../../src/cni/skel.js";
+import { type Result, resultFor } from "../../src/cni/result.js";
+import { isValidNetworkName, validateContainerId, validateIfname } from "../../src/cni/skel.js";
 import { parseVersion, versionAtLeast } from "../../src/cni/version.js";
+import type { CniError } from "../../src/errors.js";
 import { parseCIDR, parseIP } from "../../src/net/ip.js";
 
 const result: Result = {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type Addr, parseCIDR, parseIP } from "../../src/net/ip.js";
 import {
-  RangeError_,
   canonicalizeRange,
   canonicalizeRangeSet,
   formatRange,
   formatRangeSet,
-  rangeContains,
+  RangeError_,
   type RawRange,
+  rangeContains,
 } from "../../src/net/range.js";
 
 const ip = (s: string): Addr => parseIP(s)!;
@@ -56,9 +56,9 @@ describe("canonicalizeRange (host-local range.go)", () => {
     expect(message(() => canonicalizeRange(raw("10.0.0.0/24", { rangeEnd: "10.0.1.5" })))).toBe(
       "RangeEnd 10.0.1.5 not in network 10.0.0.0/24",
     );
-    expect(message(() => canonicalizeRange(raw("10.0.0.0/24", { rangeStart: "10.0.0.50", rangeEnd: "10.0.0.40" })))).toBe(
-      "RangeStart 10.0.0.50 not in network 10.0.0.0/24",
-    );
+    expect(
+      message(() => canonicalizeRange(raw("10.0.0.0/24", { rangeStart: "10.0.0.50", rangeEnd: "10.0.0.40" }))),
+    ).toBe("RangeStart 10.0.0.50 not in network 10.0.0.0/24");
     expect(message(() => canonicalizeRange(raw("10.0.0.0/24", { rangeEnd: "10.0.0.0" })))).toBe(
       "RangeEnd 10.0.0.0 not in network 10.0.0.0/24",
     );
