@@ -342,9 +342,17 @@ describe("a list holding the IPAM plugin alone", () => {
     const ready = cnitool("status", "stnet");
     expect([ready.status, ready.stdout]).toEqual([0, ""]);
     expect(ready.stderr).toContain("range set 0 (10.197.3.1-10.197.3.2) has no free address");
-    conflist("stnet", "local-ipam", { subnet: "10.197.3.0/30", statusOnExhaustion: "unavailable" }, { version: "1.1.0" });
+    conflist(
+      "stnet",
+      "local-ipam",
+      { subnet: "10.197.3.0/30", statusOnExhaustion: "unavailable" },
+      { version: "1.1.0" },
+    );
     const unavailable = cnitool("status", "stnet");
     expect(unavailable.status).toBe(1);
-    expect(unavailable.json).toMatchObject({ code: 50, msg: "no IP addresses available in range set 0: 10.197.3.1-10.197.3.2" });
+    expect(unavailable.json).toMatchObject({
+      code: 50,
+      msg: "no IP addresses available in range set 0: 10.197.3.1-10.197.3.2",
+    });
   });
 });

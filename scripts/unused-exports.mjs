@@ -2,7 +2,7 @@
 // Lists exports of src/ that no other file imports (src, test, conformance, bench): dead API to remove, or a
 // symbol that should not be exported. Exits 1 when there is any. Plain text matching of our own code style:
 // `export function|const|class|interface|type|enum Name` and `import { a, type b } from "..."`.
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -19,7 +19,11 @@ const imported = new Set();
 for (const t of text.values()) {
   for (const m of t.matchAll(/(?:import|export)\s+(?:type\s+)?\{([^}]*)\}\s+from/g))
     for (const part of m[1].split(",")) {
-      const name = part.trim().replace(/^type\s+/, "").split(/\s+as\s+/)[0].trim();
+      const name = part
+        .trim()
+        .replace(/^type\s+/, "")
+        .split(/\s+as\s+/)[0]
+        .trim();
       if (name) imported.add(name);
     }
   for (const m of t.matchAll(/import\(\s*["'][^"']+["']\s*\)\)?\.(\w+)/g)) imported.add(m[1]);
@@ -29,7 +33,9 @@ for (const t of text.values()) {
 const unused = [];
 for (const [file, t] of text) {
   if (!file.startsWith(join(root, "src"))) continue;
-  for (const m of t.matchAll(/^export\s+(?:declare\s+)?(?:async\s+)?(?:function\*?|const|let|class|interface|type|enum)\s+(\w+)/gm))
+  for (const m of t.matchAll(
+    /^export\s+(?:declare\s+)?(?:async\s+)?(?:function\*?|const|let|class|interface|type|enum)\s+(\w+)/gm,
+  ))
     if (!imported.has(m[1])) unused.push(`${relative(root, file)}: ${m[1]}`);
 }
 if (unused.length > 0) {

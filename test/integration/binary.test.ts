@@ -2,10 +2,10 @@
 // stdout at their limits, the anonymous lease file that becomes two hard links, and the same answers as the
 // in-process plugin for text the native module decodes itself.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_IPAM, cniEnv, ipamConfig, plugin, removeDir, run, tempDir } from "../helpers.js";
+import { cniEnv, ipamConfig, LOCAL_IPAM, plugin, removeDir, run, tempDir } from "../helpers.js";
 
 let dir: string;
 beforeEach(() => {
@@ -33,7 +33,9 @@ describe("the process", () => {
   it("with no environment at all prints its about text on stderr and exits 0", () => {
     const r = spawnSync(LOCAL_IPAM, [], { env: {}, encoding: "utf8" });
     expect([r.status, r.stdout]).toEqual([0, ""]);
-    expect(r.stderr).toMatch(/^CNI local-ipam plugin v\d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, .*, 1\.1\.0\n$/);
+    expect(r.stderr).toMatch(
+      /^CNI local-ipam plugin v\d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, .*, 1\.1\.0\n$/,
+    );
   });
   it("is the plugin whenever CNI_COMMAND is set, whatever its arguments; the CLI otherwise", () => {
     const plugin = spawnSync(LOCAL_IPAM, ["leases"], { env: { CNI_COMMAND: "VERSION" }, encoding: "utf8" });
@@ -45,7 +47,12 @@ describe("the process", () => {
     const cwd = join(dir, "cwd");
     mkdirSync(cwd);
     writeFileSync(join(cwd, ".env"), "CNI_COMMAND=VERSION\n");
-    const r = spawnSync(LOCAL_IPAM, [], { cwd, env: cniEnv({ command: "ADD" }), input: JSON.stringify(conf()), encoding: "utf8" });
+    const r = spawnSync(LOCAL_IPAM, [], {
+      cwd,
+      env: cniEnv({ command: "ADD" }),
+      input: JSON.stringify(conf()),
+      encoding: "utf8",
+    });
     expect(JSON.parse(r.stdout).ips[0].address).toBe("10.7.0.2/24");
     expect(readdirSync(cwd)).toEqual([".env"]);
   });
@@ -64,12 +71,17 @@ describe("stdin and stdout at their limits", () => {
     writeFileSync(big, JSON.stringify({ ...conf(), pad: "x".repeat(100 << 20) }));
     const r = withRss(big, cniEnv({ command: "ADD" }));
     expect(r.status).toBe(1);
-    expect(JSON.parse(r.out)).toEqual({ code: 6, msg: "error reading from stdin: network config larger than 16777216 bytes" });
+    expect(JSON.parse(r.out)).toEqual({
+      code: 6,
+      msg: "error reading from stdin: network config larger than 16777216 bytes",
+    });
     expect(r.rssKiB).toBeLessThan(64 * 1024); // the 16 MiB read, decoded once; never the whole 100 MB
     expect(existsSync(join(dir, "data"))).toBe(false);
   });
   it("reads a config arriving slowly through a pipe", async () => {
-    const child = spawn("sh", ["-c", `(printf '{"cniVersion":"1.0.0",'; cat) | "${LOCAL_IPAM}"`], { env: cniEnv({ command: "ADD" }) });
+    const child = spawn("sh", ["-c", `(printf '{"cniVersion":"1.0.0",'; cat) | "${LOCAL_IPAM}"`], {
+      env: cniEnv({ command: "ADD" }),
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     const rest = JSON.stringify(conf()).slice(1);
@@ -79,7 +91,10 @@ describe("stdin and stdout at their limits", () => {
     expect(JSON.parse(out).ips[0].address).toBe("10.7.0.2/24");
   });
   it("writes a result larger than a pipe buffer completely, to a reader that lets the pipe fill first", async () => {
-    const routes = Array.from({ length: 3000 }, (_, i) => ({ dst: `172.${16 + (i >> 8)}.${i & 255}.0/24`, gw: "10.7.0.1" }));
+    const routes = Array.from({ length: 3000 }, (_, i) => ({
+      dst: `172.${16 + (i >> 8)}.${i & 255}.0/24`,
+      gw: "10.7.0.1",
+    }));
     const child = spawn(LOCAL_IPAM, [], { env: cniEnv({ command: "ADD" }) });
     child.stdin.end(JSON.stringify(conf({ subnet: "10.7.0.0/24", routes })));
     // nothing reads yet: wait (bounded) until the plugin sleeps in write(1, ...), its output pipe full
@@ -103,7 +118,10 @@ describe("stdin and stdout at their limits", () => {
     writeFileSync(join(dir, "c.json"), JSON.stringify(conf()));
     // a FIFO whose reader opens it and leaves at once: the plugin's result meets a pipe with no reader
     const script = 'mkfifo "$1/out"; (exec 0<"$1/out") & "$2" < "$1/c.json" > "$1/out"; echo "exit $?"';
-    const r = spawnSync("sh", ["-c", script, "sh", dir, LOCAL_IPAM], { env: cniEnv({ command: "ADD", containerId: "quiet" }), encoding: "utf8" });
+    const r = spawnSync("sh", ["-c", script, "sh", dir, LOCAL_IPAM], {
+      env: cniEnv({ command: "ADD", containerId: "quiet" }),
+      encoding: "utf8",
+    });
     expect([r.stdout, r.stderr]).toEqual(["exit 0\n", ""]);
     expect(readFileSync(join(netDir(), "10.7.0.2"), "latin1")).toBe("quiet\r\neth0");
   });
@@ -119,11 +137,16 @@ describe("stdin and stdout at their limits", () => {
   });
   it("refuses JSON nested deeper than Go allows, before any parser recurses", () => {
     const r = run(LOCAL_IPAM, { command: "ADD" }, `{"name":"x","a":${"[".repeat(100000)}${"]".repeat(100000)}}`);
-    expect(r.json).toEqual({ code: 6, msg: "error unmarshall network config: invalid character '[' exceeded max depth" });
+    expect(r.json).toEqual({
+      code: 6,
+      msg: "error unmarshall network config: invalid character '[' exceeded max depth",
+    });
     expect(r.stderr).toBe("");
   });
   it("keeps a config with 10,000 routes", () => {
-    const routes = Array.from({ length: 10000 }, (_, i) => ({ dst: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32` }));
+    const routes = Array.from({ length: 10000 }, (_, i) => ({
+      dst: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`,
+    }));
     const r = run(LOCAL_IPAM, { command: "ADD" }, conf({ subnet: "10.7.0.0/24", routes }));
     expect(r.status).toBe(0);
     expect(r.json.routes).toHaveLength(10000);
@@ -137,7 +160,13 @@ describe("leases made from one anonymous file", () => {
     const v4 = statSync(join(netDir(), "10.7.0.2"));
     const v6 = statSync(join(netDir(), "fd00:7::2"));
     expect([v4.ino, v4.nlink, v4.mode & 0o777]).toEqual([v6.ino, 2, 0o600]);
-    expect(readdirSync(netDir()).sort()).toEqual(["10.7.0.2", "fd00:7::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"]);
+    expect(readdirSync(netDir()).sort()).toEqual([
+      "10.7.0.2",
+      "fd00:7::2",
+      "last_reserved_ip.0",
+      "last_reserved_ip.1",
+      "lock",
+    ]);
   });
 });
 
@@ -145,8 +174,14 @@ describe("the native module and the in-process plugin agree", () => {
   it("on lease contents with invalid UTF-8 (one U+FFFD per bad byte, as Go)", () => {
     mkdirSync(netDir(), { recursive: true });
     // "a" + E2 82 41 + CR LF + "eth0": Go reads two U+FFFD and an "A"
-    writeFileSync(join(netDir(), "10.7.0.9"), Buffer.from([0x61, 0xe2, 0x82, 0x41, 0x0d, 0x0a, 0x65, 0x74, 0x68, 0x30]));
-    const cli = spawnSync(LOCAL_IPAM, ["leases", "--data-dir", join(dir, "data"), "--json"], { env: {}, encoding: "utf8" });
+    writeFileSync(
+      join(netDir(), "10.7.0.9"),
+      Buffer.from([0x61, 0xe2, 0x82, 0x41, 0x0d, 0x0a, 0x65, 0x74, 0x68, 0x30]),
+    );
+    const cli = spawnSync(LOCAL_IPAM, ["leases", "--data-dir", join(dir, "data"), "--json"], {
+      env: {},
+      encoding: "utf8",
+    });
     expect(JSON.parse(cli.stdout).leases[0].containerId).toBe("a\ufffd\ufffdA");
     const viaNode = plugin({ command: "CHECK", containerId: "x" }, conf());
     expect(viaNode.json.code).toBe(999); // not ours: the same answer from both

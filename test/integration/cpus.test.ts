@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_IPAM, ROOT, cniEnv, type Invocation, removeDir, snapshot, tempDir } from "../helpers.js";
+import { cniEnv, type Invocation, LOCAL_IPAM, ROOT, removeDir, snapshot, tempDir } from "../helpers.js";
 
 const ARM64 = join(ROOT, "dist", "local-ipam-arm64");
 const runners: [string, string[]][] = [
@@ -29,7 +29,11 @@ function play(cmd: string[], label: string, steps: Step[]): { outputs: string[];
       cniVersion: "1.1.0",
       name: "cpunet",
       ...s.extra,
-      ipam: { type: "local-ipam", dataDir: data, ...(s.ipam ?? { ranges: [[{ subnet: "10.5.0.0/29", exclude: ["10.5.0.4"] }], [{ subnet: "fd00:5::/125" }]] }) },
+      ipam: {
+        type: "local-ipam",
+        dataDir: data,
+        ...(s.ipam ?? { ranges: [[{ subnet: "10.5.0.0/29", exclude: ["10.5.0.4"] }], [{ subnet: "fd00:5::/125" }]] }),
+      },
     };
     const r = spawnSync(argv[0]!, argv.slice(1), {
       env: s.cli ? { PATH: process.env.PATH, COLUMNS: "100" } : cniEnv(s.inv!),
@@ -62,7 +66,8 @@ const steps: Step[] = [
 describe("every CPU gives the same answers", () => {
   for (const [label, cmd] of runners) {
     it(label, () => {
-      for (const f of [cmd[0]!, cmd[cmd.length - 1]!]) expect(existsSync(f) || f.startsWith("qemu"), `${f} is missing`).toBe(true);
+      for (const f of [cmd[0]!, cmd[cmd.length - 1]!])
+        expect(existsSync(f) || f.startsWith("qemu"), `${f} is missing`).toBe(true);
       const native = play([LOCAL_IPAM], "native", steps);
       const other = play(cmd, "other", steps);
       // the CLI prints ages and the data dir differs: compare everything else

@@ -7,14 +7,15 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Invocation, ROOT, pool, removeDir, runAsync, tempDir } from "../helpers.js";
+import { type Invocation, pool, ROOT, removeDir, runAsync, tempDir } from "../helpers.js";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 /** The sanitizer build by default; FUZZ_BIN runs the same cases against another (the release build, say). */
 const BIN = process.env.FUZZ_BIN ?? join(ROOT, "dist", "test", "local-ipam-asan");
 /** What local-ipam may say on stderr while succeeding: its notes (src/errors.ts NOTE), nothing else. */
-const NOTES = /^local-ipam: (range set full; reclaimed|only addresses in their reuse delay are free|STATUS: range set \d+).*\n/gm;
+const NOTES =
+  /^local-ipam: (range set full; reclaimed|only addresses in their reuse delay are free|STATUS: range set \d+).*\n/gm;
 
 let root: string;
 beforeAll(() => {
@@ -124,7 +125,11 @@ const stdin = fc.oneof(
     // keys repeated, exactly or case-folded, which Go's decoder merges (and JSON.parse would not keep)
     weight: 2,
     arbitrary: fc
-      .tuple(config, fc.constantFrom("ipam", "IPAM", "ranges", "Subnet", "subnet", "\u017fubnet", "name", "routes"), anyJson)
+      .tuple(
+        config,
+        fc.constantFrom("ipam", "IPAM", "ranges", "Subnet", "subnet", "\u017fubnet", "name", "routes"),
+        anyJson,
+      )
       .map(([c, key, v]) => ({ kind: "dup" as const, c, key, v })),
   },
 );
@@ -163,8 +168,14 @@ describe("fuzzing the plugin", () => {
           name = c.name;
           if (input.kind === "dup") {
             // the repeat goes inside "ipam", after dataDir, so that no repeat can move the data elsewhere
-            const repeat = input.key === "name" ? `,"name":${JSON.stringify(input.v)}` : `,${JSON.stringify(input.key)}:${JSON.stringify(input.v)}`;
-            text = input.key === "name" ? text.replace(/}$/, `${repeat}}`) : text.replace(/"dataDir":("[^"]*")/, `"dataDir":$1${repeat}`);
+            const repeat =
+              input.key === "name"
+                ? `,"name":${JSON.stringify(input.v)}`
+                : `,${JSON.stringify(input.key)}:${JSON.stringify(input.v)}`;
+            text =
+              input.key === "name"
+                ? text.replace(/}$/, `${repeat}}`)
+                : text.replace(/"dataDir":("[^"]*")/, `"dataDir":$1${repeat}`);
             if (input.key === "name") name = input.v;
           }
         } else {

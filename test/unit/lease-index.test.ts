@@ -154,7 +154,9 @@ describe("folding changes into a new base", () => {
     const live = new Map<string, { ip: Addr; owner: string }>();
     const pick = () => {
       const v6 = random() < 0.3;
-      const n = v6 ? 0xfd000000000000000000000000000000n + BigInt(Math.floor(random() * 500)) : BigInt(0x0a000000 + Math.floor(random() * 500));
+      const n = v6
+        ? 0xfd000000000000000000000000000000n + BigInt(Math.floor(random() * 500))
+        : BigInt(0x0a000000 + Math.floor(random() * 500));
       return { v6, n };
     };
     for (let i = 0; i < 300; i++) {
@@ -178,8 +180,11 @@ describe("folding changes into a new base", () => {
       index = index.compacted();
       const fresh = LeaseIndex.fromLeases(live.values());
       expect(inRange(index, "0.0.0.0", "255.255.255.255")).toEqual(inRange(fresh, "0.0.0.0", "255.255.255.255"));
-      expect(inRange(index, "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")).toEqual(inRange(fresh, "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
-      for (const { ip, owner } of live.values()) expect(index.candidatesFor(owner).map(formatIP)).toEqual([formatIP(ip)]);
+      expect(inRange(index, "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")).toEqual(
+        inRange(fresh, "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+      );
+      for (const { ip, owner } of live.values())
+        expect(index.candidatesFor(owner).map(formatIP)).toEqual([formatIP(ip)]);
       expect(base(index)).toEqual(base(fresh));
     }
   });
