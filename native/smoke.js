@@ -398,6 +398,44 @@
     eq("hash32 past the end -> EINVAL", S.hash32(seq, 250, 7), -E.EINVAL);
   });
 
+  test("v4Intervals (must equal v4IntervalsOf in src/net/exclusions.ts)", () => {
+    // [m, from/to pairs as dotted quads, skipped indices]
+    const quad = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+    const v4 = (list) => {
+      const r = S.v4Intervals(list);
+      if (typeof r === "number") return r;
+      const w = new Uint32Array(r.buffer, r.byteOffset, r.byteLength / 4);
+      const pairs = [];
+      for (let i = 0; i < w[0]; i++) pairs.push(quad(w[1 + 2 * i]) + "-" + quad(w[2 + 2 * i]));
+      return [pairs, Array.from(w.subarray(1 + 2 * w[0]))];
+    };
+    eq("empty list", v4([]), [[], []]);
+    eq("one address", v4(["10.0.0.5"]), [["10.0.0.5-10.0.0.5"], []]);
+    eq("a CIDR", v4(["10.0.0.64/27"]), [["10.0.0.64-10.0.0.95"], []]);
+    eq("sorted, overlaps and touching ones merged", v4(["10.0.0.9", "10.0.0.0/29", "10.0.0.8", "10.0.0.4/30", "10.0.0.11"]),
+      [["10.0.0.0-10.0.0.9", "10.0.0.11-10.0.0.11"], []]);
+    eq("nested", v4(["10.0.0.0/24", "10.0.0.7", "10.0.0.128/25"]), [["10.0.0.0-10.0.0.255"], []]);
+    eq("/0 and the top address (no overflow)", v4(["255.255.255.255", "0.0.0.0/0", "255.255.255.255/32"]),
+      [["0.0.0.0-255.255.255.255"], []]);
+    eq("the top address next to the one before", v4(["255.255.255.255", "255.255.255.254"]),
+      [["255.255.255.254-255.255.255.255"], []]);
+    eq("mask: 8 digits with leading zeros", v4(["10.0.0.0/00000024"]), [["10.0.0.0-10.0.0.255"], []]);
+    // not plain IPv4 (or not valid): left to the caller, by index
+    const others = ["10.0.0.01", "10.0.0.0/000000024", "10.0.0.0/", "10.0.0.0/33", "10.0.0.5/24", "10.0.0",
+      "10.0.0.0.0", "10..0.0", ".10.0.0", "10.0.0.256", "1000.0.0.0", "fd00::1", "::ffff:10.0.0.1", " 10.0.0.1",
+      "10.0.0.1\0", "10.0.0.\u0661", "10.0.0.1/2a", "", null, undefined, 42, {}, "10.0.0.0/-1", "10.0.0.0/+8"];
+    eq("every other entry skipped", v4(["10.0.0.1", ...others, "10.0.0.2"]),
+      [["10.0.0.1-10.0.0.2"], others.map((_, i) => i + 1)]);
+    eq("holes are skipped", v4([, "10.0.0.1"]), [["10.0.0.1-10.0.0.1"], [0]]);
+    const many = [];
+    for (let i = 0; i < 80000; i++) many.push(quad(((10 << 24) | (i * 2 + 1)) >>> 0));
+    const r = v4(many);
+    eq("80,000 odd addresses: 80,000 intervals", r[0].length, 80000);
+    eq("80,000: the last", r[0][79999], "10.2.112.255-10.2.112.255");
+    eq("not an array -> EINVAL", S.v4Intervals("10.0.0.1"), -E.EINVAL);
+    eq("an array-like object -> EINVAL", S.v4Intervals({ length: 1, 0: "10.0.0.1" }), -E.EINVAL);
+  });
+
   test("engine", () => {
     eq("BigInt 2^64-1", (1n << 64n) - 1n, 18446744073709551615n);
     eq("BigInt asUintN", BigInt.asUintN(64, -1n), 18446744073709551615n);

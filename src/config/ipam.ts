@@ -4,20 +4,19 @@
 import { versionAtLeast } from "../cni/version.js";
 import { E } from "../errors.js";
 import { goDecode, goErrorText, HardError, jsonKind, type Schema, TypeError_ } from "../go/json.js";
+import { Exclusions, type Interval } from "../net/exclusions.js";
 import { type Addr, broadcastOf, type Cidr, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import {
   allocatableCount,
   canonicalizeRangeSet,
-  clipIntervals,
   formatRange,
-  type Interval,
-  mergeIntervals,
   type Range,
   RangeError_,
   type RangeSet,
   type RawRange,
   rangeSetsOverlap,
 } from "../net/range.js";
+import { platform } from "../platform/index.js";
 import { parseEnvArgs, parseRequestedIP } from "./args.js";
 import { parseDuration } from "./duration.js";
 
@@ -66,11 +65,36 @@ function excludeInterval(where: string, entry: string | undefined): Excluded {
   return { v6: net.v6, from: net.n, to: broadcastOf(net, cidr.prefix).n };
 }
 
-/** Exclude entries parsed, split by family, each family sorted and merged once. */
-function excludeLists(where: string, entries: (string | undefined)[] | undefined): { v4: Interval[]; v6: Interval[] } {
-  const parsed = (entries ?? []).map((e) => excludeInterval(where, e));
-  return { v4: mergeIntervals(parsed.filter((e) => !e.v6)), v6: mergeIntervals(parsed.filter((e) => e.v6)) };
+interface ExcludeLists {
+  v4: Exclusions;
+  v6: Exclusions;
 }
+
+/**
+ * An exclude list parsed, split by family, each family sorted and merged. The plain IPv4 entries (the ones that
+ * come by the ten thousand) are the platform's to parse, natively where it can; every other entry is parsed here,
+ * which also names the first bad one.
+ */
+function excludeLists(where: string, entries: (string | undefined)[] | undefined): ExcludeLists {
+  const { bounds, skipped } = platform().v4Intervals(entries ?? []);
+  const v4 = Exclusions.ofV4Bounds(bounds);
+  if (skipped.length === 0) return { v4, v6: NO_EXCLUSIONS_V6 };
+  const others = skipped.map((i) => excludeInterval(where, entries![i]));
+  return {
+    v4: v4.union(
+      Exclusions.of(
+        others.filter((e) => !e.v6),
+        false,
+      ),
+    ),
+    v6: Exclusions.of(
+      others.filter((e) => e.v6),
+      true,
+    ),
+  };
+}
+
+const NO_EXCLUSIONS_V6 = Exclusions.of([], true);
 
 // --- the Go types host-local decodes into, with the names Go prints in its errors ---
 const netIP: Schema = {
@@ -250,10 +274,8 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     set = set.map((r, k): Range => {
       const own = excludeLists(`range set ${i}`, raw[k]!.exclude);
       const family = r.rangeStart.v6 ? "v6" : "v4";
-      const entries =
-        own[family].length === 0 ? everywhere[family] : mergeIntervals([...own[family], ...everywhere[family]]);
-      const clipped = clipIntervals(r, entries);
-      if (clipped.length === 0) return r;
+      const clipped = own[family].union(everywhere[family]).clip(r.rangeStart.n, r.rangeEnd.n);
+      if (!clipped) return r;
       const ranged: Range = { ...r, exclude: clipped };
       if (allocatableCount(ranged) <= 0n) throw E.allExcluded(i, formatRange(r));
       return ranged;

@@ -1,5 +1,6 @@
 // Ranges and range sets with host-local's validation order and messages (allocator/range.go, range_set.go).
 import { type CniError, E } from "../errors.js";
+import type { Exclusions } from "./exclusions.js";
 import {
   type Addr,
   bitsOf,
@@ -29,54 +30,18 @@ export interface Range {
   readonly rangeEnd: Addr;
   readonly gateway: Addr;
   /** Addresses never handed out automatically: sorted, merged, inside [rangeStart, rangeEnd]. */
-  readonly exclude?: readonly Interval[];
+  readonly exclude?: Exclusions;
 }
 
-/** [from, to] inclusive, as address values of the range's family. */
-export interface Interval {
-  from: bigint;
-  to: bigint;
-}
-
-/** Intervals sorted by start and merged where they overlap or touch: O(n log n), for 80,000 exclusions too. */
-export function mergeIntervals(entries: readonly Interval[]): Interval[] {
-  const sorted = entries.slice().sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
-  const out: Interval[] = [];
-  for (const e of sorted) {
-    const last = out[out.length - 1];
-    if (last && e.from <= last.to + 1n) {
-      if (e.to > last.to) last.to = e.to;
-    } else out.push({ from: e.from, to: e.to });
-  }
-  return out;
-}
-
-/** The excluded part of `r`: `merged` (sorted and merged, see mergeIntervals) clipped to the range. */
-export function clipIntervals(r: Range, merged: readonly Interval[]): Interval[] {
-  // first interval ending at or after the range's start: a binary search, so that clipping costs what it keeps
-  let lo = 0;
-  let hi = merged.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (merged[mid]!.to < r.rangeStart.n) lo = mid + 1;
-    else hi = mid;
-  }
-  const out: Interval[] = [];
-  for (let i = lo; i < merged.length && merged[i]!.from <= r.rangeEnd.n; i++) {
-    const e = merged[i]!;
-    out.push({
-      from: e.from > r.rangeStart.n ? e.from : r.rangeStart.n,
-      to: e.to < r.rangeEnd.n ? e.to : r.rangeEnd.n,
-    });
-  }
-  return out;
+/** Whether `n` is one of the excluded addresses of `r`. */
+function isExcluded(r: Range, n: bigint): boolean {
+  return r.exclude !== undefined && r.exclude.find(n) >= 0;
 }
 
 /** Addresses of `r` that ADD may hand out: the range less its exclusions and its gateway. */
 export function allocatableCount(r: Range): bigint {
-  const excluded = (r.exclude ?? []).reduce((n, e) => n + (e.to - e.from + 1n), 0n);
-  const gwInside =
-    rangeContains(r, r.gateway) && !(r.exclude ?? []).some((e) => r.gateway.n >= e.from && r.gateway.n <= e.to);
+  const excluded = r.exclude?.count ?? 0n;
+  const gwInside = rangeContains(r, r.gateway) && !isExcluded(r, r.gateway.n);
   return rangeSize(r) - excluded - (gwInside ? 1n : 0n);
 }
 

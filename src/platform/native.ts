@@ -34,6 +34,7 @@ interface NativeSys {
   utf8Encode(text: string): Uint8Array;
   utf8Decode(buf: Uint8Array, off: number, len: number): string;
   hash32(buf: Uint8Array, off: number, len: number): number;
+  v4Intervals(list: readonly unknown[]): Uint8Array | number;
 }
 type NativeStat = [bigint, bigint, number, number, number, number, number, number, number];
 
@@ -88,5 +89,12 @@ export function nativePlatform(): Platform {
     utf8Encode: (text) => s.utf8Encode(text),
     utf8Decode: (buf, off, len) => s.utf8Decode(buf, off, len),
     hash32: (buf, off, len) => s.hash32(buf, off, len),
+    v4Intervals: (list) => {
+      const r = s.v4Intervals(list);
+      if (typeof r === "number") throw new SysError(-r, "v4Intervals");
+      const words = new Uint32Array(r.buffer, r.byteOffset, r.byteLength / 4);
+      const m = words[0]!;
+      return { bounds: words.subarray(1, 1 + 2 * m), skipped: Array.from(words.subarray(1 + 2 * m)) };
+    },
   };
 }

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
 import { constants as osConstants } from "node:os";
+import { v4IntervalsOf } from "../net/exclusions.js";
 import { checksum32 } from "./checksum.js";
 import { type Constants, type Platform, type Stat, SysError } from "./types.js";
 
@@ -182,4 +183,5 @@ export const nodePlatform: Platform = {
   },
   utf8Decode: (buf, off, len) => goUtf8Decode(buf.subarray(off, off + len)),
   hash32: (buf, off, len) => checksum32(buf, off, len),
+  v4Intervals: (list) => v4IntervalsOf(list),
 };

@@ -107,6 +107,11 @@ export interface Platform {
   utf8Decode(buf: Uint8Array, off: number, len: number): string;
   /** The index file's checksum of buf[off, off+len) (see checksum.ts), identical on both implementations. */
   hash32(buf: Uint8Array, off: number, len: number): number;
+  /**
+   * The plain IPv4 entries of an exclude list as sorted, merged bounds (from, to, ...), and the indices of the
+   * other entries; identical on both implementations (v4IntervalsOf in net/exclusions.ts is the reference).
+   */
+  v4Intervals(list: readonly unknown[]): { bounds: Uint32Array; skipped: number[] };
 }
 
 /** errno, with the name of the call and the path it was made on, as Go's os.PathError carries them. */

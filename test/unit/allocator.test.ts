@@ -3,15 +3,9 @@ import { Allocator } from "../../src/allocator/allocator.js";
 import { canServe, type PoolPolicy, poolCounts, reclaimable, unleased } from "../../src/allocator/pool.js";
 import type { Store } from "../../src/allocator/store.js";
 import { goTrim } from "../../src/go/strings.js";
+import { Exclusions } from "../../src/net/exclusions.js";
 import { type Addr, formatIP, nextAddr, parseCIDR, parseIP, sameAddr } from "../../src/net/ip.js";
-import {
-  canonicalizeRangeSet,
-  clipIntervals,
-  mergeIntervals,
-  type RangeSet,
-  rangeContains,
-  rangeSetContains,
-} from "../../src/net/range.js";
+import { canonicalizeRangeSet, type RangeSet, rangeContains, rangeSetContains } from "../../src/net/range.js";
 import { LeaseIndex } from "../../src/store/lease-index.js";
 
 const ip = (s: string): Addr => parseIP(s)!;
@@ -183,12 +177,15 @@ describe("iteration order matches host-local's RangeIter", () => {
   }
   it("skips excluded intervals in the same order, with a binary search, not a walk", () => {
     const [r] = canonicalizeRangeSet([{ subnet: parseCIDR("10.3.0.0/24")! }]);
-    const excl = mergeIntervals([
-      { from: ip("10.3.0.10").n, to: ip("10.3.0.19").n },
-      { from: ip("10.3.0.2").n, to: ip("10.3.0.2").n },
-      { from: ip("10.3.0.20").n, to: ip("10.3.0.250").n },
-    ]);
-    const set = [{ ...r!, exclude: clipIntervals(r!, excl) }];
+    const excl = Exclusions.of(
+      [
+        { from: ip("10.3.0.10").n, to: ip("10.3.0.19").n },
+        { from: ip("10.3.0.2").n, to: ip("10.3.0.2").n },
+        { from: ip("10.3.0.20").n, to: ip("10.3.0.250").n },
+      ],
+      false,
+    );
+    const set = [{ ...r!, exclude: excl.clip(r!.rangeStart.n, r!.rangeEnd.n)! }];
     const got = [...unleased(set, new MemStore(), ip("10.3.0.5"))].map(([, n]) => formatIP({ v6: false, n }));
     expect(got).toEqual([
       "10.3.0.6",
@@ -306,7 +303,7 @@ describe("reclaiming leases from before the boot", () => {
   });
   it("never takes over an excluded address or one its owner asked for", () => {
     const [r] = set;
-    const excluding = [{ ...r!, exclude: [{ from: ip("10.9.0.5").n, to: ip("10.9.0.5").n }] }];
+    const excluding = [{ ...r!, exclude: Exclusions.of([{ from: ip("10.9.0.5").n, to: ip("10.9.0.5").n }], false) }];
     const store = full();
     store.statics.set("10.9.0.3", "old1\r\neth0"); // the second oldest, made for a requested address
     // .5 (oldest) is excluded, .3 (next) is static: nothing else is from before the boot
