@@ -9,13 +9,14 @@ import { goTrim } from "../go/strings.js";
 import { formatIP, parseIP } from "../net/ip.js";
 import { platform } from "../platform/index.js";
 import { bootTimeMs } from "../store/boot.js";
-import { Dir, replaceFile } from "../store/files.js";
+import { Dir, readTextAt, replaceFile } from "../store/files.js";
 import { inspectNetwork } from "../store/inspect.js";
 import { lockTimeoutMs } from "../store/lock.js";
 import { NetworkStore } from "../store/network.js";
 import { BUILD, VERSION } from "../version.js";
 import { exposition, type Family } from "./exposition.js";
 import { one, type Parsed, parseFlags, UsageError } from "./flags.js";
+import { runInstall, runMigrate } from "./install.js";
 import {
   checkNetworkName,
   collect,
@@ -49,6 +50,8 @@ As a CNI plugin it is run by the container runtime with CNI_COMMAND set. With ar
   local-ipam usage     per range set: total, used, free, reclaimable, with a bar
   local-ipam release   free a stuck address or a container's leases, under the plugin's lock
   local-ipam metrics   Prometheus text exposition (for node_exporter's textfile collector)
+  local-ipam install   put this binary into the CNI bin dir and a conflist for the node's pod CIDRs in place
+  local-ipam migrate   switch the CNI configs of a node from host-local to local-ipam (or back)
 
   local-ipam <command> --help     the command's flags
   local-ipam --version`,
@@ -78,12 +81,33 @@ leases, leases older than the boot, index rebuilds. --textfile writes PATH atomi
 textfile collector, e.g. /var/lib/node_exporter/textfile/local_ipam.prom); otherwise stdout.`,
 };
 
+HELP.install = `local-ipam install --bin-dir DIR [--conf-dir DIR --pod-cidr CIDR ... [--conflist TEMPLATE]]
+
+Copies this executable into DIR (as --bin-name, default local-ipam) and then writes the conflist (as --conf-name,
+default 10-local-ipam.conflist) into the conf dir, each atomically: a temporary file in the same directory, fsynced,
+renamed over the target. A runtime running the plugin during an upgrade runs the old or the new binary, never half
+of one; a runtime reading the conf dir never sees a conflist before its plugin is installed. Unchanged files are
+not rewritten. The conflist comes from TEMPLATE (default: bridge + local-ipam + portmap), where "{{ranges}}" becomes
+one range set per --pod-cidr (one per family), "{{routes}}" a default route per family, "{{podCIDRs}}" the list,
+and {{podCIDR}}, {{podCIDRv4}}, {{podCIDRv6}} the CIDR text; it must load as the plugin would load it.`;
+HELP.migrate = `local-ipam migrate --conf-dir DIR [--to local-ipam|host-local] [--dry-run]
+
+Switches every CNI config in DIR (.conf, .conflist, .json) whose IPAM type is host-local to local-ipam (or back with
+--to host-local), changing only that word of each file, each file replaced atomically, and prints the diff. The
+leases stay: both plugins use the same files, lock and dataDir.`;
+
 const common = { values: ["data-dir"], repeatable: ["network", "config"], switches: ["json", "help"] };
 const SPECS = {
   leases: common,
   usage: { values: ["data-dir", "warn"], repeatable: ["network", "config"], switches: ["json", "help"] },
   release: { values: ["data-dir", "network", "ip", "container", "ifname"], switches: ["dry-run", "help"] },
   metrics: { values: ["data-dir", "textfile"], repeatable: ["network", "config"], switches: ["help"] },
+  install: {
+    values: ["bin-dir", "bin-name", "conf-dir", "conf-name", "conflist"],
+    repeatable: ["pod-cidr"],
+    switches: ["help"],
+  },
+  migrate: { values: ["conf-dir", "to"], switches: ["dry-run", "help"] },
 } as const;
 type Command = keyof typeof SPECS;
 
@@ -332,6 +356,41 @@ function writeTextfile(path: string, text: string): void {
   }
 }
 
+function plainName(flag: string, value: string): string {
+  if (value.includes("/") || value === "." || value === "..")
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} must be a file name`);
+  return value;
+}
+
+function cmdInstall(p: Parsed): number {
+  const binDir = one(p, "bin-dir");
+  if (!binDir) throw new UsageError("install needs --bin-dir");
+  const templatePath = one(p, "conflist");
+  const template = templatePath === undefined ? undefined : readTextAt(null, templatePath, 1 << 20);
+  if (template === null) throw new UsageError(`--conflist: cannot read ${templatePath}`);
+  const lines = runInstall({
+    binDir,
+    binName: plainName("bin-name", one(p, "bin-name") ?? "local-ipam"),
+    confDir: one(p, "conf-dir"),
+    confName: plainName("conf-name", one(p, "conf-name") ?? "10-local-ipam.conflist"),
+    template,
+    podCidrs: p.values.get("pod-cidr") ?? [],
+  });
+  out(lines.join("\n"));
+  return 0;
+}
+
+function cmdMigrate(p: Parsed): number {
+  const confDir = one(p, "conf-dir");
+  if (!confDir) throw new UsageError("migrate needs --conf-dir");
+  const to = one(p, "to") ?? "local-ipam";
+  if (to !== "local-ipam" && to !== "host-local")
+    throw new UsageError(`--to: "${to}" is neither local-ipam nor host-local`);
+  const lines = runMigrate({ confDir, to, dryRun: p.switches.has("dry-run") });
+  out(lines.length > 0 ? lines.join("\n") : `nothing to change in ${confDir}`);
+  return 0;
+}
+
 /** Runs the CLI; returns the exit status (2 for usage errors). */
 export function runCli(args: string[]): number {
   const [command = "", ...rest] = args;
@@ -363,6 +422,10 @@ export function runCli(args: string[]): number {
         return cmdRelease(p);
       case "metrics":
         return cmdMetrics(p);
+      case "install":
+        return cmdInstall(p);
+      case "migrate":
+        return cmdMigrate(p);
     }
   } catch (e) {
     if (e instanceof UsageError) {
