@@ -81,7 +81,9 @@ export function plugin(inv: Invocation, stdin: string | object): Outcome {
 export function run(bin: string, inv: Invocation, stdin: string | object): Outcome {
   const input = typeof stdin === "string" ? stdin : JSON.stringify(stdin);
   const r = spawnSync(bin, [], { env: cniEnv(inv), input, encoding: "utf8", maxBuffer: 256 << 20 });
-  if (r.error) throw r.error;
+  // EPIPE: the plugin exited before reading its stdin (as host-local does on missing variables); Go's os/exec,
+  // which runtimes use, ignores that error too. The status and output are still there.
+  if (r.error && !((r.error as NodeJS.ErrnoException).code === "EPIPE" && r.status !== null)) throw r.error;
   return outcome(r.status, r.stdout, r.stderr);
 }
 

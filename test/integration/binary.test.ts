@@ -66,6 +66,14 @@ describe("the process", () => {
 });
 
 describe("stdin and stdout at their limits", () => {
+  it("answers missing variables without reading stdin, as host-local: a writer then meets a closed pipe", () => {
+    // 1 MiB does not fit a pipe: the runtime's write fails with EPIPE once the plugin has exited; Go's os/exec
+    // ignores that, and so does run() (this is the race that failed the differential suite now and then)
+    const big = JSON.stringify({ ...conf(), pad: "x".repeat(1 << 20) });
+    const r = run(LOCAL_IPAM, { command: "ADD", env: { CNI_NETNS: null } }, big);
+    expect([r.status, r.json.code, r.json.msg]).toEqual([1, 4, "required env variables [CNI_NETNS] missing"]);
+    expect(existsSync(netDir())).toBe(false);
+  });
   it("refuses a 100 MB stdin after 16 MiB, in bounded memory, leaving nothing", () => {
     const big = join(dir, "big.json");
     writeFileSync(big, JSON.stringify({ ...conf(), pad: "x".repeat(100 << 20) }));
