@@ -3,6 +3,8 @@
 // with control characters escaped, and the one file it writes outside the network (--textfile) goes into a
 // directory only its owner can change, under an unpredictable temporary name, renamed into place.
 import { writeAll } from "../cni/io.js";
+import { type Collected, collectLeases } from "../commands/gc.js";
+import { parseDuration } from "../config/duration.js";
 import { DEFAULT_DATA_DIR } from "../config/ipam.js";
 import { CniError } from "../errors.js";
 import { goTrim } from "../go/strings.js";
@@ -12,7 +14,7 @@ import { bootTimeMs } from "../store/boot.js";
 import { Dir, readTextAt, replaceFile } from "../store/files.js";
 import { inspectNetwork } from "../store/inspect.js";
 import { lockTimeoutMs } from "../store/lock.js";
-import { NetworkStore } from "../store/network.js";
+import { NetworkStore, ownerKey } from "../store/network.js";
 import { BUILD, VERSION } from "../version.js";
 import { exposition, type Family } from "./exposition.js";
 import { one, type Parsed, parseFlags, UsageError } from "./flags.js";
@@ -22,6 +24,7 @@ import {
   collect,
   humanCount,
   jsonCount,
+  loadConfigFile,
   type NetworkUsage,
   percentUsed,
   sourcesFor,
@@ -50,6 +53,7 @@ As a CNI plugin it is run by the container runtime with CNI_COMMAND set. With ar
   local-ipam usage     per range set: total, used, free, reclaimable, with a bar
   local-ipam release   free a stuck address or a container's leases, under the plugin's lock
   local-ipam metrics   Prometheus text exposition (for node_exporter's textfile collector)
+  local-ipam gc        release the leases of containers the runtime no longer has, as CNI GC does
   local-ipam install   put this binary into the CNI bin dir and a conflist for the node's pod CIDRs in place
   local-ipam migrate   switch the CNI configs of a node from host-local to local-ipam (or back)
 
@@ -81,7 +85,15 @@ leases, leases older than the boot, index rebuilds. --textfile writes PATH atomi
 textfile collector, e.g. /var/lib/node_exporter/textfile/local_ipam.prom); otherwise stdout.`,
 };
 
-HELP.install = `local-ipam install --bin-dir DIR [--conf-dir DIR --pod-cidr CIDR ... [--conflist TEMPLATE]]
+HELP.gc = `local-ipam gc --config FILE --stale ID[/IFNAME] ... [--min-age DURATION] [--dry-run] [--json]
+
+Releases the leases of the network in FILE (.conf or .conflist) whose owner is one of the --stale attachments
+(container ID and interface; a bare ID matches the legacy leases of that ID), through the code CNI GC runs, under
+the plugin's lock, in one pass. A lease is released only if it still has that owner and was written at least
+--min-age ago (a Go duration, default 0s), so that an attachment being added again right now keeps its address.
+For runtimes that never call CNI GC (containerd): the node agent (local-ipam-agent) runs this with the
+attachments the CRI runtime no longer lists. Exit status 1 when a lease could not be removed.`;
+HELP.install = `local-ipam install [--bin-dir DIR] [--conf-dir DIR --pod-cidr CIDR ... [--conflist TEMPLATE]]
 
 Copies this executable into DIR (as --bin-name, default local-ipam) and then writes the conflist (as --conf-name,
 default 10-local-ipam.conflist) into the conf dir, each atomically: a temporary file in the same directory, fsynced,
@@ -89,7 +101,8 @@ renamed over the target. A runtime running the plugin during an upgrade runs the
 of one; a runtime reading the conf dir never sees a conflist before its plugin is installed. Unchanged files are
 not rewritten. The conflist comes from TEMPLATE (default: bridge + local-ipam + portmap), where "{{ranges}}" becomes
 one range set per --pod-cidr (one per family), "{{routes}}" a default route per family, "{{podCIDRs}}" the list,
-and {{podCIDR}}, {{podCIDRv4}}, {{podCIDRv6}} the CIDR text; it must load as the plugin would load it.`;
+and {{podCIDR}}, {{podCIDRv4}}, {{podCIDRv6}} the CIDR text; it must load as the plugin would load it. Without
+--bin-dir only the conflist is written (the node agent does so when the Node's pod CIDRs change).`;
 HELP.migrate = `local-ipam migrate --conf-dir DIR [--to local-ipam|host-local] [--dry-run]
 
 Switches every CNI config in DIR (.conf, .conflist, .json) whose IPAM type is host-local to local-ipam (or back with
@@ -108,6 +121,7 @@ const SPECS = {
     switches: ["help"],
   },
   migrate: { values: ["conf-dir", "to"], switches: ["dry-run", "help"] },
+  gc: { values: ["config", "min-age"], repeatable: ["stale"], switches: ["dry-run", "json", "help"] },
 } as const;
 type Command = keyof typeof SPECS;
 
@@ -364,7 +378,7 @@ function plainName(flag: string, value: string): string {
 
 function cmdInstall(p: Parsed): number {
   const binDir = one(p, "bin-dir");
-  if (!binDir) throw new UsageError("install needs --bin-dir");
+  if (!binDir && !one(p, "conf-dir")) throw new UsageError("install needs --bin-dir, --conf-dir or both");
   const templatePath = one(p, "conflist");
   const template = templatePath === undefined ? undefined : readTextAt(null, templatePath, 1 << 20);
   if (template === null) throw new UsageError(`--conflist: cannot read ${templatePath}`);
@@ -389,6 +403,65 @@ function cmdMigrate(p: Parsed): number {
   const lines = runMigrate({ confDir, to, dryRun: p.switches.has("dry-run") });
   out(lines.length > 0 ? lines.join("\n") : `nothing to change in ${confDir}`);
   return 0;
+}
+
+function cmdGc(p: Parsed): number {
+  const file = one(p, "config");
+  if (!file) throw new UsageError("gc needs --config");
+  const minAgeText = one(p, "min-age") ?? "0s";
+  const minAgeMs = parseDuration(minAgeText);
+  if (minAgeMs === null || minAgeMs < 0)
+    throw new UsageError(`--min-age: ${JSON.stringify(minAgeText)} is not a duration (e.g. 10m)`);
+  const stale = new Set<string>();
+  for (const a of p.values.get("stale") ?? []) {
+    const slash = a.lastIndexOf("/");
+    const [id, ifname] = slash < 0 ? [a, null] : [a.slice(0, slash), a.slice(slash + 1)];
+    if (goTrim(id) === "" || ifname === "")
+      throw new UsageError(`--stale: ${JSON.stringify(a)} is not ID/IFNAME or ID`);
+    stale.add(ifname === null ? goTrim(id) : ownerKey(id, ifname));
+  }
+  const conf = loadConfigFile(file);
+  const dry = p.switches.has("dry-run");
+  const store = NetworkStore.open(conf.dataDir, conf.name, {
+    create: false,
+    lockTimeoutMs: lockTimeoutMs(platform().env()),
+  });
+  const now = platform().realtimeMs();
+  let collected: Collected[] = [];
+  if (store && stale.size > 0) {
+    try {
+      const old = (name: string) => {
+        const ip = parseIP(name);
+        const written = ip && store.leaseWrittenMs(ip);
+        return written !== null && written !== undefined && now - written >= minAgeMs;
+      };
+      const isStale = (owner: string, name: string) => stale.has(owner) && old(name);
+      collected = dry
+        ? store
+            .scan()
+            .flatMap(({ name, owner }) =>
+              owner !== null && isStale(owner, name) ? [{ name, owner, error: null }] : [],
+            )
+        : collectLeases(store, isStale);
+    } finally {
+      store.close();
+    }
+  }
+  const rows = collected.map((c) => {
+    const [containerId = "", ifname = ""] = c.owner.split("\r\n");
+    return { network: conf.name, address: c.name, containerId, ifname, error: c.error };
+  });
+  if (p.switches.has("json")) json({ network: conf.name, dryRun: dry, released: rows });
+  else
+    out(
+      rows
+        .map((r) => {
+          const what = `${r.address} (container ${printable(r.containerId)}${r.ifname ? `, ${printable(r.ifname)}` : ""})`;
+          return r.error ? `failed ${what}: ${printable(r.error)}` : `${dry ? "would release" : "released"} ${what}`;
+        })
+        .join("\n") || `nothing to release in ${conf.name}`,
+    );
+  return rows.some((r) => r.error) ? 1 : 0;
 }
 
 /** Runs the CLI; returns the exit status (2 for usage errors). */
@@ -426,6 +499,8 @@ export function runCli(args: string[]): number {
         return cmdInstall(p);
       case "migrate":
         return cmdMigrate(p);
+      case "gc":
+        return cmdGc(p);
     }
   } catch (e) {
     if (e instanceof UsageError) {

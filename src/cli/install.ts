@@ -53,7 +53,8 @@ function install(dir: Dir, name: string, bytes: Uint8Array, mode: number): boole
 }
 
 interface InstallOptions {
-  binDir: string;
+  /** none: the conflist only (the plugin is in place already) */
+  binDir?: string;
   binName: string;
   confDir?: string;
   confName: string;
@@ -72,13 +73,15 @@ export function runInstall(o: InstallOptions): string[] {
     if (cidrs.length === 0) throw new UsageError("--conf-dir needs at least one --pod-cidr");
     conflist = p.utf8Encode(renderConflist(o.template ?? DEFAULT_TEMPLATE, cidrs));
   }
-  const bin = safeDir(o.binDir, "--bin-dir");
-  try {
-    const exe = ownExecutable();
-    const wrote = install(bin, o.binName, exe, 0o755);
-    lines.push(`${wrote ? "installed" : "unchanged"} ${bin.child(o.binName)} (${exe.length} bytes)`);
-  } finally {
-    bin.close();
+  if (o.binDir !== undefined) {
+    const bin = safeDir(o.binDir, "--bin-dir");
+    try {
+      const exe = ownExecutable();
+      const wrote = install(bin, o.binName, exe, 0o755);
+      lines.push(`${wrote ? "installed" : "unchanged"} ${bin.child(o.binName)} (${exe.length} bytes)`);
+    } finally {
+      bin.close();
+    }
   }
   if (conflist && o.confDir !== undefined) {
     const conf = safeDir(o.confDir, "--conf-dir");

@@ -2,7 +2,7 @@
 // full they are, counted by the same functions ADD and STATUS use (allocator/pool.ts).
 import { poolCounts } from "../allocator/pool.js";
 import { isValidNetworkName } from "../cni/skel.js";
-import { DEFAULT_DATA_DIR, loadIpamConfig } from "../config/ipam.js";
+import { DEFAULT_DATA_DIR, type IpamConfig, loadIpamConfig } from "../config/ipam.js";
 import { CniError } from "../errors.js";
 import { formatRangeSet, type RangeSet } from "../net/range.js";
 import { platform } from "../platform/index.js";
@@ -21,7 +21,7 @@ interface PoolSource {
 }
 
 /** The IPAM config of a .conf or .conflist, read as local-ipam itself reads it. */
-function sourceFromConfig(path: string): PoolSource {
+export function loadConfigFile(path: string): IpamConfig {
   const text = readTextAt(null, path, 16 << 20);
   if (text === null) throw new UsageError(`cannot read ${path}`);
   let doc: Record<string, unknown>;
@@ -33,20 +33,23 @@ function sourceFromConfig(path: string): PoolSource {
   const plugins = Array.isArray(doc.plugins) ? (doc.plugins as Record<string, unknown>[]) : [doc];
   const plugin = plugins.find((p) => p && typeof p === "object" && p.ipam && typeof p.ipam === "object");
   if (!plugin) throw new UsageError(`${path} has no plugin with an "ipam" block`);
-  const netconf = { ...plugin, name: doc.name, cniVersion: doc.cniVersion };
   try {
-    const conf = loadIpamConfig(netconf, "");
-    return {
-      network: conf.name,
-      dataDir: conf.dataDir,
-      rangeSets: conf.rangeSets,
-      reclaimAfterReboot: conf.reclaimAfterReboot,
-      reuseDelayMs: conf.reuseDelayMs,
-    };
+    return loadIpamConfig({ ...plugin, name: doc.name, cniVersion: doc.cniVersion }, "");
   } catch (e) {
     if (e instanceof CniError) throw new UsageError(`${path}: ${e.msg}`);
     throw e;
   }
+}
+
+function sourceFromConfig(path: string): PoolSource {
+  const conf = loadConfigFile(path);
+  return {
+    network: conf.name,
+    dataDir: conf.dataDir,
+    rangeSets: conf.rangeSets,
+    reclaimAfterReboot: conf.reclaimAfterReboot,
+    reuseDelayMs: conf.reuseDelayMs,
+  };
 }
 
 /** A network named on the command line must be a name the plugin would accept: no "..", no "/". */

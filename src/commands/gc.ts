@@ -6,7 +6,7 @@ import { loadIpamConfig } from "../config/ipam.js";
 import { E } from "../errors.js";
 import { goDecode, goErrorText, HardError, type Schema, TypeError_ } from "../go/json.js";
 import { goTrim } from "../go/strings.js";
-import { ownerKey } from "../store/network.js";
+import { type NetworkStore, ownerKey } from "../store/network.js";
 import { openStore } from "./common.js";
 
 const KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
@@ -61,6 +61,28 @@ function keepSet(list: Attachment[]): { keys: Set<string>; legacy: Set<string> }
   };
 }
 
+/** A lease GC removed, or could not remove. */
+export interface Collected {
+  name: string;
+  owner: string;
+  error: string | null;
+}
+
+/**
+ * One GC pass over a network, under its lock (the store is open): every lease file `isStale` judges by its owner
+ * text ("<id>\r\n<ifname>", or a legacy bare id) is removed, only while it still has that owner. CNI GC and the
+ * operator's `local-ipam gc` (which the node agent runs for runtimes that never call GC) both come here.
+ */
+export function collectLeases(store: NetworkStore, isStale: (owner: string, name: string) => boolean): Collected[] {
+  const out: Collected[] = [];
+  for (const { name, owner } of store.scan()) {
+    if (owner === null || !isStale(owner, name)) continue; // not a regular file: not ours to judge
+    out.push({ name, owner, error: store.removeLease(name, owner) });
+  }
+  store.commit();
+  return out;
+}
+
 export function cmdGc(args: CmdArgs): null {
   const conf = loadIpamConfig(args.config, "");
   const list = validAttachments(args.config);
@@ -68,19 +90,15 @@ export function cmdGc(args: CmdArgs): null {
   const store = openStore(conf, args.env, { create: false });
   if (!store) return null;
   const keep = keepSet(list);
-  const errors: string[] = [];
+  let collected: Collected[];
   try {
-    for (const { name, owner } of store.scan()) {
-      if (owner === null) continue; // not a regular file: not ours to judge
-      const live = owner.includes("\r\n") ? keep.keys.has(owner) : keep.legacy.has(owner);
-      if (live) continue;
-      const err = store.removeLease(name, owner);
-      if (err) errors.push(err);
-    }
-    store.commit();
+    collected = collectLeases(store, (owner) =>
+      owner.includes("\r\n") ? !keep.keys.has(owner) : !keep.legacy.has(owner),
+    );
   } finally {
     store.close();
   }
+  const errors = collected.flatMap((c) => (c.error ? [c.error] : []));
   if (errors.length > 0) throw E.gcFailed(errors);
   return null;
 }

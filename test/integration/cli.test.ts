@@ -11,6 +11,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -217,6 +218,78 @@ describe("release", () => {
     const files = readdirSync(join(dir, "testnet")).filter((f) => f.startsWith("10."));
     const owners = files.map((f) => readFileSync(join(dir, "testnet", f), "latin1"));
     expect(owners.sort()).toEqual(Array.from({ length: 60 }, (_, i) => `new${i}\r\neth0`).sort());
+  });
+});
+
+describe("gc", () => {
+  const age = (name: string, seconds: number) => {
+    const t = Date.now() / 1000 - seconds;
+    utimesSync(join(dir, "testnet", name), t, t);
+  };
+  it("releases the stale attachments' leases, both families and legacy ones, and nothing else", () => {
+    add("live");
+    add("gone");
+    add("gone", dual, "net1");
+    writeFileSync(join(dir, "testnet", "10.90.0.6"), "legacy"); // a host-local lease from before ifnames
+    const conf = conflist();
+    const dry = cli("gc", "--config", conf, "--stale", "gone/eth0", "--stale", "legacy", "--dry-run");
+    expect(dry).toMatchObject({ status: 0 });
+    expect(dry.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "would release 10.90.0.3 (container gone, eth0)",
+      "would release 10.90.0.6 (container legacy)",
+      "would release fd00:90::3 (container gone, eth0)",
+    ]);
+    expect(readdirSync(join(dir, "testnet"))).toContain("10.90.0.3");
+    const done = cli("gc", "--config", conf, "--stale", "gone/eth0", "--stale", "legacy", "--json");
+    expect(done.status).toBe(0);
+    expect(done.json.released.map((r: { address: string }) => r.address).sort()).toEqual([
+      "10.90.0.3",
+      "10.90.0.6",
+      "fd00:90::3",
+    ]);
+    const left = readdirSync(join(dir, "testnet")).filter((f) => f.includes(".") || f.includes(":"));
+    expect(left.filter((f) => !f.startsWith("last_reserved")).sort()).toEqual([
+      "10.90.0.2",
+      "10.90.0.4",
+      "fd00:90::2",
+      "fd00:90::4",
+    ]);
+    // the plugin's own view agrees: the released addresses are free again, the others still held
+    expect(
+      run(LOCAL_IPAM, { command: "CHECK", containerId: "gone", ifname: "net1" }, ipamConfig(dir, dual)).status,
+    ).toBe(0);
+    expect(run(LOCAL_IPAM, { command: "CHECK", containerId: "gone" }, ipamConfig(dir, dual)).status).toBe(1);
+    expect(cli("gc", "--config", conf, "--stale", "nobody/eth0").stdout).toBe("nothing to release in testnet\n");
+  });
+  it("keeps a lease younger than --min-age: an attachment being added again right now keeps its address", () => {
+    add("a", v4);
+    add("b", v4);
+    age("10.90.0.2", 3600);
+    const r = cli(
+      "gc",
+      "--config",
+      conflist(v4),
+      "--stale",
+      "a/eth0",
+      "--stale",
+      "b/eth0",
+      "--min-age",
+      "10m",
+      "--json",
+    );
+    expect(r.json.released.map((x: { address: string }) => x.address)).toEqual(["10.90.0.2"]);
+    expect(readdirSync(join(dir, "testnet"))).toContain("10.90.0.3");
+  });
+  it("refuses what it cannot mean, with exit status 2", () => {
+    const conf = conflist();
+    for (const args of [
+      ["gc", "--stale", "a/eth0"],
+      ["gc", "--config", conf, "--stale", "a/"],
+      ["gc", "--config", conf, "--stale", "/eth0"],
+      ["gc", "--config", conf, "--min-age", "soon"],
+      ["gc", "--config", conf, "--min-age", "-1s"],
+    ])
+      expect(cli(...args).status, args.join(" ")).toBe(2);
   });
 });
 

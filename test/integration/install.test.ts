@@ -109,6 +109,14 @@ describe("install", () => {
     expect(add.json.ips[0].address).toBe("10.9.0.2/24");
     expect(add.json.routes).toEqual([{ dst: "10.9.0.0/24" }]);
   });
+  it("without --bin-dir writes the conflist only (the agent's update when pod CIDRs change); with neither, refuses", () => {
+    const r = cli(LOCAL_IPAM, "install", "--conf-dir", conf, "--pod-cidr", "10.9.0.0/24");
+    expect(r.stdout).toBe(`wrote ${conf}/10-local-ipam.conflist\n`);
+    expect(readdirSync(bin)).toEqual([]);
+    const neither = cli(LOCAL_IPAM, "install", "--pod-cidr", "10.9.0.0/24");
+    expect(neither.status).toBe(2);
+    expect(neither.stderr).toContain("install needs --bin-dir, --conf-dir or both");
+  });
   it("refuses a template that cannot work, an unsafe directory, bad pod CIDRs, and then writes nothing", () => {
     const bad = join(dir, "bad.conflist");
     writeFileSync(
