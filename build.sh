@@ -2,7 +2,9 @@
 # Builds local-ipam. The TypeScript in src/ is the source of truth: esbuild bundles it into one plain script,
 # native/build.sh compiles that to QuickJS bytecode and links it with the small C host into a static executable.
 #
-#   ./build.sh [plugin]   dist/local-ipam: the CNI plugin and the operator CLI, x86-64, static, no AVX needed
+#   ./build.sh [plugin]   dist/local-ipam: the CNI plugin and the operator CLI, x86-64, static, no AVX needed;
+#                         dist/local-ipam-agent: the node agent, one script for Node.js
+#   ./build.sh image      also dist/local-ipam-image.tar: the OCI image of the DaemonSet (scripts/build-image.sh)
 #   ./build.sh all        also dist/local-ipam-arm64 (static arm64), dist/test/local-ipam (the same code with
 #                         its fault points compiled in, for the fault tests) and dist/test/local-ipam-asan
 #                         (ASan+UBSan, for the fuzzer); npm test builds this
@@ -12,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 what=${1:-plugin}
-case $what in plugin | all) ;; *) echo "usage: $0 [plugin|all]" >&2; exit 2 ;; esac
+case $what in plugin | all | image) ;; *) echo "usage: $0 [plugin|all|image]" >&2; exit 2 ;; esac
 
 [ -x node_modules/.bin/esbuild ] && [ -d node_modules/qjsc ] || npm ci --no-audit --no-fund
 version=$(node -p 'require("./package.json").version')
@@ -41,6 +43,12 @@ mkdir -p dist/release
 bundle src/main.ts dist/release/plugin.js false "${lazy[@]}"
 bundle src/cli/main.ts dist/release/cli.js false "${lazy[@]}"
 native dist/local-ipam x86_64 dist/release
+node_modules/.bin/esbuild src/agent/main.ts --bundle --platform=node --target=node20 --format=cjs \
+  --legal-comments=none --log-level=warning --banner:js='#!/usr/bin/env node' \
+  --define:__LOCAL_IPAM_VERSION__="\"$version\"" --define:__LOCAL_IPAM_BUILD__="\"$build\"" \
+  --define:__LOCAL_IPAM_FAULTS__=false --outfile=dist/local-ipam-agent
+chmod 0755 dist/local-ipam-agent
+echo '{ "type": "commonjs" }' > dist/package.json # the agent is CommonJS here too, as anywhere without package.json
 if [ "$what" = all ]; then
   native dist/local-ipam-arm64 arm64 dist/release
   bundle src/main.ts dist/test/plugin.js true "${lazy[@]}"
@@ -49,3 +57,4 @@ if [ "$what" = all ]; then
   native dist/test/local-ipam-asan asan dist/test
 fi
 echo "built local-ipam $version ($build): dist/local-ipam $(stat -c %s dist/local-ipam) bytes"
+[ "$what" != image ] || scripts/build-image.sh
