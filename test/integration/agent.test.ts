@@ -1,17 +1,14 @@
 // The node agent as a process (dist/local-ipam-agent on Node, running dist/local-ipam): the conflist following its
 // Node's pod CIDRs through a stand-in API server, GC against a fake CRI runtime whose every listing the test
 // allows one at a time, /metrics and /healthz, SIGTERM. containerd's real CRI is conformance/containerd.test.ts.
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Writer } from "../../src/cri/proto.js";
+import { AgentProcess, until } from "../agent-process.js";
 import { FakeServer } from "../fake-cri.js";
 import { FakeKubeApi } from "../fake-kube.js";
 import { LOCAL_IPAM, removeDir, run, tempDir } from "../helpers.js";
-
-const AGENT = join(LOCAL_IPAM, "..", "local-ipam-agent");
 
 let dir: string;
 const stops: (() => Promise<unknown>)[] = [];
@@ -22,67 +19,6 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
   removeDir(dir);
 });
-
-/** Polls `cond` until true; a condition, not a time, is what a test waits for. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-class AgentProcess {
-  readonly child: ChildProcess;
-  log = "";
-  port = 0;
-  exit: Promise<number | null>;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [AGENT, "--plugin", LOCAL_IPAM, "--metrics-addr", "127.0.0.1:0", ...args], {
-      env: { PATH: process.env.PATH },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.child.stderr!.setEncoding("utf8");
-    this.child.stderr!.on("data", (d: string) => {
-      this.log += d;
-    });
-    this.exit = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-    stops.push(() => this.stop());
-  }
-
-  async started(): Promise<this> {
-    await until(
-      "the agent to start",
-      () => /started metrics="127\.0\.0\.1:\d+"/.test(this.log) || this.child.exitCode !== null,
-    );
-    const m = /started metrics="127\.0\.0\.1:(\d+)"/.exec(this.log);
-    if (!m) throw new Error(`the agent did not start:\n${this.log}`);
-    this.port = Number(m[1]);
-    return this;
-  }
-
-  async get(path: string): Promise<{ status: number; text: string }> {
-    const res = await fetch(`http://127.0.0.1:${this.port}${path}`);
-    return { status: res.status, text: await res.text() };
-  }
-
-  /** One sample of a metric family, by labels; 0 when absent. */
-  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const families = parsePrometheusTextFormat((await this.get("/metrics")).text) as {
-      name: string;
-      metrics: { value: string; labels?: Record<string, string> }[];
-    }[];
-    const f = families.find((x) => x.name === name);
-    const m = f?.metrics.find((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v));
-    return m ? Number(m.value) : 0;
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    return this.exit;
-  }
-}
 
 const dirs = () => {
   const bin = join(dir, "bin");
@@ -98,16 +34,10 @@ describe("the conflist follows the Node's pod CIDRs", () => {
     const api = new FakeKubeApi(dir, "node-a", "s3cret");
     await api.start();
     stops.push(() => api.stop());
-    const agent = await new AgentProcess([
-      "--node",
-      "node-a",
-      "--kubeconfig",
-      api.kubeconfig(),
-      "--bin-dir",
-      bin,
-      "--conf-dir",
-      conf,
-    ]).started();
+    const agent = await new AgentProcess(
+      ["--node", "node-a", "--kubeconfig", api.kubeconfig(), "--bin-dir", bin, "--conf-dir", conf],
+      stops,
+    ).started();
     expect(readFileSync(join(bin, "local-ipam")).equals(readFileSync(LOCAL_IPAM))).toBe(true);
     await until("the watch", () => api.watching === 1);
     expect(agent.log).toContain("the Node has no pod CIDRs yet: waiting");
@@ -147,14 +77,10 @@ describe("the conflist follows the Node's pod CIDRs", () => {
     await api.start();
     stops.push(() => api.stop());
     api.podCIDRs = ["10.61.0.0/24"];
-    const agent = await new AgentProcess([
-      "--node",
-      "node-b",
-      "--kubeconfig",
-      api.kubeconfig("wrong"),
-      "--conf-dir",
-      conf,
-    ]).started();
+    const agent = await new AgentProcess(
+      ["--node", "node-b", "--kubeconfig", api.kubeconfig("wrong"), "--conf-dir", conf],
+      stops,
+    ).started();
     await until("two refusals", () => api.seen.unauthorized >= 2, 60_000);
     expect(await agent.metric("local_ipam_agent_api_errors_total", { api: "kubernetes" })).toBeGreaterThanOrEqual(1);
     expect(agent.log).toMatch(/Kubernetes API .*401 Unauthorized/);
@@ -165,7 +91,7 @@ describe("the conflist follows the Node's pod CIDRs", () => {
     const mine =
       '{"cniVersion":"1.0.0","name":"mine","plugins":[{"type":"bridge","ipam":{"type":"local-ipam","subnet":"10.62.0.0/24"}}]}';
     writeFileSync(join(conf, "10-local-ipam.conflist"), mine);
-    const agent = await new AgentProcess(["--node", "node-c", "--conf-dir", conf]).started();
+    const agent = await new AgentProcess(["--node", "node-c", "--conf-dir", conf], stops).started();
     expect(agent.log).toContain("no Kubernetes API and no --pod-cidr: the conflist is left alone");
     expect((await agent.get("/healthz")).text).toBe("ok\n");
     expect(await agent.stop()).toBe(0);
@@ -218,18 +144,21 @@ describe("GC of leases whose sandbox the CRI runtime no longer lists", () => {
       allowed--;
       return { message: listing(["live"]) };
     };
-    const agent = await new AgentProcess([
-      "--conf-dir",
-      conf,
-      "--cri-socket",
-      cri.socket,
-      "--gc-interval",
-      "20ms",
-      "--gc-misses",
-      "3",
-      "--gc-grace",
-      "10m",
-    ]).started();
+    const agent = await new AgentProcess(
+      [
+        "--conf-dir",
+        conf,
+        "--cri-socket",
+        cri.socket,
+        "--gc-interval",
+        "20ms",
+        "--gc-misses",
+        "3",
+        "--gc-grace",
+        "10m",
+      ],
+      stops,
+    ).started();
     const okRuns = () => agent.metric("local_ipam_agent_gc_runs_total", { result: "ok" });
     await until(
       "skipped cycles",
@@ -255,18 +184,10 @@ describe("GC of leases whose sandbox the CRI runtime no longer lists", () => {
     add("gone");
     age(join(net, "10.63.0.2"), 3600);
     await cri.kill();
-    const agent = await new AgentProcess([
-      "--conf-dir",
-      conf,
-      "--cri-socket",
-      cri.socket,
-      "--gc-interval",
-      "10ms",
-      "--gc-misses",
-      "1",
-      "--gc-grace",
-      "1s",
-    ]).started();
+    const agent = await new AgentProcess(
+      ["--conf-dir", conf, "--cri-socket", cri.socket, "--gc-interval", "10ms", "--gc-misses", "1", "--gc-grace", "1s"],
+      stops,
+    ).started();
     await until(
       "20 skipped cycles",
       async () => (await agent.metric("local_ipam_agent_gc_runs_total", { result: "skipped" })) >= 20,
@@ -280,7 +201,7 @@ describe("GC of leases whose sandbox the CRI runtime no longer lists", () => {
 describe("the process", () => {
   it("refuses bad flags with status 2", async () => {
     for (const args of [["--bogus"], ["--gc-misses", "0"], ["--gc-interval", "soon"], ["--metrics-addr", "nope"]]) {
-      const a = new AgentProcess(args);
+      const a = new AgentProcess(args, stops);
       expect(await a.exit, args.join(" ")).toBe(2);
     }
   });
@@ -288,7 +209,7 @@ describe("the process", () => {
     const api = new FakeKubeApi(dir, "n", "t");
     await api.start();
     stops.push(() => api.stop());
-    const a = new AgentProcess(["--kubeconfig", api.kubeconfig()]);
+    const a = new AgentProcess(["--kubeconfig", api.kubeconfig()], stops);
     expect(await a.exit).toBe(2);
     expect(a.log).toContain("--node (or $NODE_NAME) is needed");
   });
