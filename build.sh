@@ -43,8 +43,10 @@ mkdir -p dist/release
 bundle src/main.ts dist/release/plugin.js false "${lazy[@]}"
 bundle src/cli/main.ts dist/release/cli.js false "${lazy[@]}"
 native dist/local-ipam x86_64 dist/release
+# V8 for a process that mostly waits: no JIT, small heaps (docs/agent-at-rest.md); the image uses the same flags
+agent_flags="--jitless --no-expose-wasm --max-semi-space-size=1 --max-old-space-size=64"
 node_modules/.bin/esbuild src/agent/main.ts --bundle --platform=node --target=node20 --format=cjs \
-  --legal-comments=none --log-level=warning --banner:js='#!/usr/bin/env node' \
+  --legal-comments=none --log-level=warning --banner:js="#!/usr/bin/env -S node $agent_flags" \
   --define:__LOCAL_IPAM_VERSION__="\"$version\"" --define:__LOCAL_IPAM_BUILD__="\"$build\"" \
   --define:__LOCAL_IPAM_FAULTS__=false --outfile=dist/local-ipam-agent
 chmod 0755 dist/local-ipam-agent

@@ -72,7 +72,8 @@ describe.skipIf(!IS_ROOT)("the image", () => {
     containersConf = join(dir, "containers.conf");
     // runc cannot set podman's default ulimits in this sandbox (environment.md); nothing else is configured
     writeFileSync(containersConf, "[containers]\ndefault_ulimits = []\n");
-    const stale = !existsSync(IMAGE_TAR) || statSync(IMAGE_TAR).mtimeMs < statSync(LOCAL_IPAM).mtimeMs;
+    const inputs = [LOCAL_IPAM, join(ROOT, "dist", "local-ipam-agent")];
+    const stale = !existsSync(IMAGE_TAR) || inputs.some((f) => statSync(IMAGE_TAR).mtimeMs < statSync(f).mtimeMs);
     if (stale) {
       const b = spawnSync(join(ROOT, "scripts", "build-image.sh"), { encoding: "utf8", timeout: 600_000 });
       expect(b.status, b.stderr).toBe(0);

@@ -38,8 +38,11 @@ printf 'root:x:0:0:root:/:/usr/local/bin/local-ipam\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
 
 tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/rootfs.tar" .
+# node with the V8 flags of the agent's own first line (#!/usr/bin/env -S node FLAGS)
+read -r -a flags <<<"$(head -1 dist/local-ipam-agent | sed -n 's|^#!/usr/bin/env -S node ||p')"
+entrypoint=$(printf '"%s", ' /usr/local/bin/node "${flags[@]}")
 podman import --quiet \
-  --change 'ENTRYPOINT ["/usr/local/bin/node", "/usr/local/bin/local-ipam-agent"]' \
+  --change "ENTRYPOINT [${entrypoint}\"/usr/local/bin/local-ipam-agent\"]" \
   --change "LABEL org.opencontainers.image.title=local-ipam org.opencontainers.image.version=$version" \
   "$work/rootfs.tar" "$tag" >/dev/null
 rm -f "$out"

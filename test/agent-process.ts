@@ -1,11 +1,19 @@
 // The node agent as a child process for tests: dist/local-ipam-agent on this Node, its log, its metrics port,
 // its metrics read back with a real parser of the exposition format, SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { LOCAL_IPAM } from "./helpers.js";
 
 const AGENT = join(LOCAL_IPAM, "..", "local-ipam-agent");
+
+/** node, the V8 flags of the agent's first line (#!/usr/bin/env -S node FLAGS), the agent: as it runs on a node. */
+export function agentCommand(): string[] {
+  const first = readFileSync(AGENT, "utf8").slice(0, 300).split("\n")[0]!;
+  const flags = first.replace(/^#!\/usr\/bin\/env -S node ?/, "").split(" ").filter(Boolean);
+  return [process.execPath, ...flags, AGENT];
+}
 
 /** Polls `cond` until true; a condition, not a time, is what a test waits for. */
 export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -24,7 +32,8 @@ export class AgentProcess {
 
   /** `stops` collects a stop function, for the test's afterEach. */
   constructor(args: string[], stops: (() => Promise<unknown>)[], plugin = LOCAL_IPAM) {
-    this.child = spawn(process.execPath, [AGENT, "--plugin", plugin, "--metrics-addr", "127.0.0.1:0", ...args], {
+    const [node, ...command] = agentCommand();
+    this.child = spawn(node!, [...command, "--plugin", plugin, "--metrics-addr", "127.0.0.1:0", ...args], {
       env: { PATH: process.env.PATH },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -161,16 +161,19 @@ describe("install", () => {
       "bash",
       [
         "-c",
-        'runs=0; bad=0; until [ -e "$2" ]; do out=$(CNI_COMMAND=VERSION "$1/local-ipam" 2>&1) || bad=$((bad+1)); case $out in *supportedVersions*) ;; *) bad=$((bad+1));; esac; runs=$((runs+1)); done; echo "$runs $bad"',
+        'runs=0; bad=0; until [ -e "$2" ]; do out=$(CNI_COMMAND=VERSION "$1/local-ipam" 2>&1) || bad=$((bad+1)); case $out in *supportedVersions*) ;; *) bad=$((bad+1));; esac; runs=$((runs+1)); [ $runs = 1 ] && : > "$3"; done; echo "$runs $bad"',
         "loop",
         bin,
         stop,
+        join(dir, "looping"),
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     let report = "";
     loop.stdout.on("data", (d) => (report += d));
     const done = new Promise((r) => loop.on("close", r));
+    // the installs begin once the loop is executing the binary, and the loop ends only after the last install
+    while (!existsSync(join(dir, "looping"))) await new Promise((r) => setTimeout(r, 5));
     // two builds with different bytes, installed in turn: every install really replaces the file
     for (let i = 0; i < 50; i++) {
       const r = cli(i % 2 ? LOCAL_IPAM : FAULTS_BIN, "install", "--bin-dir", bin);
