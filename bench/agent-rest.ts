@@ -84,7 +84,10 @@ async function main(): Promise<void> {
     {
       stdio: ["ignore", "ignore", "pipe"],
       // AGENT_NODE_OPTIONS: more V8 flags to compare (the agent's own are on its first line)
-      env: { PATH: process.env.PATH, ...(process.env.AGENT_NODE_OPTIONS && { NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS }) },
+      env: {
+        PATH: process.env.PATH,
+        ...(process.env.AGENT_NODE_OPTIONS && { NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS }),
+      },
     },
   );
   let log = "";

@@ -11,7 +11,10 @@ const AGENT = join(LOCAL_IPAM, "..", "local-ipam-agent");
 /** node, the V8 flags of the agent's first line (#!/usr/bin/env -S node FLAGS), the agent: as it runs on a node. */
 export function agentCommand(): string[] {
   const first = readFileSync(AGENT, "utf8").slice(0, 300).split("\n")[0]!;
-  const flags = first.replace(/^#!\/usr\/bin\/env -S node ?/, "").split(" ").filter(Boolean);
+  const flags = first
+    .replace(/^#!\/usr\/bin\/env -S node ?/, "")
+    .split(" ")
+    .filter(Boolean);
   return [process.execPath, ...flags, AGENT];
 }
 
