@@ -21,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -304,6 +307,130 @@ FN(hash32)
     size_t n;
     int r = arg_bytes(ctx, argv[0], argv[1], argv[2], &p, &n);
     return r != ARG_OK ? arg_error(ctx, r) : JS_NewUint32(ctx, checksum32(p, n));
+}
+
+/* ---- the node agent's socket ---- */
+
+static double clock_ms(clockid_t id);
+
+/* Waits until fd is ready for `events` or the deadline (CLOCK_MONOTONIC ms) passes: 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, double deadline)
+{
+    for (;;) {
+        double left = deadline - clock_ms(CLOCK_MONOTONIC);
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {fd, events, 0};
+        int r = poll(&p, 1, left > 1e6 ? 1000000 : (int)left + 1);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+#define MAX_ANSWER (1 << 20)
+
+/* One request on a unix stream socket, in bounded time:
+   (path, request, timeoutMs) -> the answer (read until the first newline, or end of stream) as a string, or
+   -errno: ENOENT/ECONNREFUSED (nobody listens), ETIMEDOUT (no whole answer in time), EMSGSIZE (an answer over
+   1 MiB), ENAMETOOLONG (a path too long for sun_path). */
+FN(unixRequest)
+{
+    const char *path = NULL, *req = NULL;
+    size_t req_len;
+    double timeout;
+    int r, fd = -1;
+    char *buf = NULL;
+    size_t got = 0;
+    JSValue ret;
+
+    if (arg_double(argv[2], &timeout) || timeout < 0 || timeout > 1e9)
+        return einval(ctx);
+    if ((r = arg_path(ctx, argv[0], &path)) != ARG_OK)
+        return arg_error(ctx, r);
+    if ((r = arg_utf8(ctx, argv[1], &req, &req_len)) != ARG_OK) {
+        JS_FreeCString(ctx, path);
+        return arg_error(ctx, r);
+    }
+    double deadline = clock_ms(CLOCK_MONOTONIC) + timeout;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        r = -ENAMETOOLONG;
+        goto out;
+    }
+    memcpy(sa.sun_path, path, strlen(path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (errno != EAGAIN && errno != EINPROGRESS) {
+            r = -errno;
+            goto out;
+        }
+        /* a full backlog: wait for the listener, then ask how the connect ended */
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if ((r = wait_fd(fd, POLLOUT, deadline)) < 0)
+            goto out;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0) {
+            r = soerr ? -soerr : -errno;
+            goto out;
+        }
+    }
+    for (size_t sent = 0; sent < req_len;) {
+        ssize_t n = send(fd, req + sent, req_len - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            if ((r = wait_fd(fd, POLLOUT, deadline)) < 0)
+                goto out;
+        } else if (n < 0 && errno != EINTR) {
+            r = -errno;
+            goto out;
+        }
+    }
+    buf = js_malloc(ctx, MAX_ANSWER);
+    if (!buf) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        if (got == MAX_ANSWER) {
+            r = -EMSGSIZE;
+            goto out;
+        }
+        ssize_t n = recv(fd, buf + got, MAX_ANSWER - got, 0);
+        if (n > 0) {
+            char *nl = memchr(buf + got, '\n', (size_t)n);
+            got += (size_t)n;
+            if (nl) {
+                got = (size_t)(nl - buf);
+                break;
+            }
+        } else if (n == 0) {
+            break; /* the end of the stream ends the answer */
+        } else if (errno == EAGAIN) {
+            if ((r = wait_fd(fd, POLLIN, deadline)) < 0)
+                goto out;
+        } else if (errno != EINTR) {
+            r = -errno;
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    JS_FreeCString(ctx, path);
+    JS_FreeCString(ctx, req);
+    ret = r < 0 ? JS_NewInt32(ctx, r) : new_string(ctx, buf, got);
+    js_free(ctx, buf);
+    return ret;
 }
 
 /* ---- exclude lists ---- */
@@ -914,6 +1041,7 @@ static const JSCFunctionListEntry sys_funcs[] = {
     JS_CFUNC_DEF("utf8Decode", 3, sys_utf8Decode),
     JS_CFUNC_DEF("hash32", 3, sys_hash32),
     JS_CFUNC_DEF("v4Intervals", 1, sys_v4Intervals),
+    JS_CFUNC_DEF("unixRequest", 3, sys_unixRequest),
 };
 
 #define K(name) {#name, name}

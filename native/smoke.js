@@ -398,6 +398,20 @@
     eq("hash32 past the end -> EINVAL", S.hash32(seq, 250, 7), -E.EINVAL);
   });
 
+  test("unixRequest (the node agent's socket)", () => {
+    const dir = S.env().SMOKE_DIR;
+    eq("an answer up to its first newline", S.unixRequest(dir + "/answers.sock", "ping 1\n", 5000), "pong ping 1");
+    eq("no socket -> ENOENT", S.unixRequest(dir + "/nothing.sock", "x\n", 1000), -E.ENOENT);
+    eq("not a socket -> ECONNREFUSED", S.unixRequest(dir + "/target", "x\n", 1000), -E.ECONNREFUSED);
+    const t0 = S.monotonicMs();
+    eq("no answer -> ETIMEDOUT", S.unixRequest(dir + "/silent.sock", "x\n", 200), -E.ETIMEDOUT);
+    const waited = S.monotonicMs() - t0;
+    check("ETIMEDOUT after about the bound", waited >= 190 && waited < 3000, String(waited));
+    eq("a path longer than sun_path -> ENAMETOOLONG", S.unixRequest("/" + "x".repeat(200), "x\n", 1000), -E.ENAMETOOLONG);
+    eq("a number for a path -> EINVAL", S.unixRequest(1, "x\n", 1000), -E.EINVAL);
+    eq("a negative timeout -> EINVAL", S.unixRequest(dir + "/answers.sock", "x\n", -1), -E.EINVAL);
+  });
+
   test("v4Intervals (must equal v4IntervalsOf in src/net/exclusions.ts)", () => {
     // [m, from/to pairs as dotted quads, skipped indices]
     const quad = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");

@@ -62,11 +62,28 @@ full() {
   if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$dir")" ]; then
     other=$(mktemp -d /dev/shm/local-ipam-smoke.XXXXXX)
   fi
+  # unix sockets for unixRequest: one that answers "pong <request>" (then more after the newline, which must not
+  # be read), one that accepts and never answers
+  node -e '
+    const net = require("node:net");
+    const [dir] = process.argv.slice(1);
+    net.createServer((s) => {
+      let got = "";
+      s.setEncoding("utf8").on("data", (d) => {
+        got += d;
+        if (got.endsWith("\n")) s.end(`pong ${got.trim()}\nnot this\n`);
+      });
+    }).listen(`${dir}/answers.sock`);
+    net.createServer(() => {}).listen(`${dir}/silent.sock`, () => process.stdout.write("ready\n"));
+  ' "$dir" > "$dir/sockets.out" &
+  local sockets=$!
+  for _ in $(seq 100); do grep -q ready "$dir/sockets.out" 2>/dev/null && break; sleep 0.05; done
   log=$out/$label.log
   env SMOKE_DIR="$dir" SMOKE_OTHER_FS="$other" '__proto__=not a prototype' SMOKE_BAD_UTF8=$'a\xff\xfeb' \
     SMOKE_EQ='x=y=z' SMOKE_EMPTY= "$@" first 'two words' $'\xc3\xbc\xf0\x9f\x98\x80' '' > "$log" 2>&1
   status=$?
-  wait "$holder" 2>/dev/null
+  kill "$sockets" 2>/dev/null
+  wait "$holder" "$sockets" 2>/dev/null
   rm -rf "$dir" ${other:+"$other"}
   local summary
   summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)

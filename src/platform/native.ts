@@ -35,6 +35,7 @@ interface NativeSys {
   utf8Decode(buf: Uint8Array, off: number, len: number): string;
   hash32(buf: Uint8Array, off: number, len: number): number;
   v4Intervals(list: readonly unknown[]): Uint8Array | number;
+  unixRequest(path: string, request: string, timeoutMs: number): string | number;
 }
 type NativeStat = [bigint, bigint, number, number, number, number, number, number, number];
 
@@ -89,6 +90,11 @@ export function nativePlatform(): Platform {
     utf8Encode: (text) => s.utf8Encode(text),
     utf8Decode: (buf, off, len) => s.utf8Decode(buf, off, len),
     hash32: (buf, off, len) => s.hash32(buf, off, len),
+    unixRequest: (path, request, timeoutMs) => {
+      const r = s.unixRequest(path, request, timeoutMs);
+      if (typeof r === "number") throw new SysError(-r, "connect", path);
+      return r;
+    },
     v4Intervals: (list) => {
       const r = s.v4Intervals(list);
       if (typeof r === "number") throw new SysError(-r, "v4Intervals");

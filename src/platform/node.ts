@@ -17,6 +17,26 @@ const EWOULDBLOCK = osConstants.errno.EWOULDBLOCK;
 const EINVAL = osConstants.errno.EINVAL;
 const EOPNOTSUPP = osConstants.errno.EOPNOTSUPP;
 
+/** The child of unixRequest: argv path, timeout; stdin the request; stdout the answer, or an errno name and 1. */
+const UNIX_REQUEST = `
+const net = require("node:net");
+const [path, timeout] = process.argv.slice(1);
+let input = "";
+process.stdin.setEncoding("utf8").on("data", (d) => (input += d)).on("end", () => {
+  const fail = (code) => { process.stdout.write(code); process.exit(1); };
+  const timer = setTimeout(() => fail("ETIMEDOUT"), Number(timeout));
+  const s = net.connect(path, () => s.write(input));
+  let got = "";
+  s.setEncoding("utf8");
+  s.on("data", (d) => {
+    got += d;
+    const nl = got.indexOf("\\n");
+    if (nl >= 0) { process.stdout.write(got.slice(0, nl)); process.exit(0); }
+  });
+  s.on("end", () => { clearTimeout(timer); process.stdout.write(got); process.exit(0); });
+  s.on("error", (e) => fail(e.code || "EIO"));
+});`;
+
 const c: Constants = {
   O_RDONLY: fs.constants.O_RDONLY,
   O_WRONLY: fs.constants.O_WRONLY,
@@ -184,4 +204,16 @@ export const nodePlatform: Platform = {
   utf8Decode: (buf, off, len) => goUtf8Decode(buf.subarray(off, off + len)),
   hash32: (buf, off, len) => checksum32(buf, off, len),
   v4Intervals: (list) => v4IntervalsOf(list),
+  // node:net has no synchronous socket: a child Node does the one request, as flock(1) does the lock above
+  unixRequest: (path, request, timeoutMs) => {
+    const r = spawnSync(process.execPath, ["-e", UNIX_REQUEST, path, String(timeoutMs)], {
+      input: request,
+      encoding: "utf8",
+      timeout: timeoutMs + 5000,
+    });
+    const out = r.stdout ?? "";
+    if (r.status === 0) return out;
+    const errno = osConstants.errno[out.trim() as keyof typeof osConstants.errno];
+    throw new SysError(errno ?? ETIMEDOUT, "connect", path);
+  },
 };

@@ -112,6 +112,12 @@ export interface Platform {
    * other entries; identical on both implementations (v4IntervalsOf in net/exclusions.ts is the reference).
    */
   v4Intervals(list: readonly unknown[]): { bounds: Uint32Array; skipped: number[] };
+  /**
+   * One request on a unix stream socket (the node agent's): connects, sends `request`, and returns the answer up
+   * to its first newline (or the end of the stream), all within `timeoutMs`. SysError with ENOENT or ECONNREFUSED
+   * when nobody listens, ETIMEDOUT when no whole answer came in time.
+   */
+  unixRequest(path: string, request: string, timeoutMs: number): string;
 }
 
 /** errno, with the name of the call and the path it was made on, as Go's os.PathError carries them. */
