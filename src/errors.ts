@@ -194,6 +194,14 @@ export const E = {
     make(Code.InvalidNetworkConfig, `invalid range set ${set}: every address of range ${range} is excluded`),
   badDuration: (key: string, text: string) =>
     make(Code.InvalidNetworkConfig, `invalid ipam.${key}: time: invalid duration ${q(text)}`),
+  badCluster: (why: string) => make(Code.InvalidNetworkConfig, `invalid ipam.cluster: ${why}`),
+  badBlockSize: (set: number, text: string, min: number, max: number) =>
+    make(
+      Code.InvalidNetworkConfig,
+      `invalid range set ${set}: blockSize ${text} must be a prefix length from ${min} to ${max}`,
+    ),
+  blockSizeWithoutCluster: (set: number) =>
+    make(Code.InvalidNetworkConfig, `invalid range set ${set}: blockSize is for cluster networks (ipam.cluster)`),
   badChoice: (key: string, text: string, allowed: readonly string[]) =>
     make(Code.InvalidNetworkConfig, `invalid ipam.${key} ${q(text)}: must be one of ${allowed.map(q).join(", ")}`),
   routeWithoutDst: (i: number) => make(Code.InvalidNetworkConfig, `invalid route ${i} in ipam.routes: missing "dst"`),
@@ -219,6 +227,18 @@ export const E = {
   duplicate: (ip: string, id: string) =>
     internal(`${ip} has been allocated to ${id}, duplicate allocation is not allowed`),
   exhausted: (set: string) => internal(`no IP addresses available in range set: ${set}`),
+  // --- cluster networks: the node agent claims blocks on etcd ---
+  agentUnreachable: (network: string, socket: string, why: string) =>
+    make(
+      Code.TryAgainLater,
+      `cluster network ${network}: no free address in this node's blocks, and the node agent at ${socket} is not answering (${why})`,
+      "local-ipam-agent claims blocks for this node: check that it runs (kubectl -n kube-system get pods -l app.kubernetes.io/name=local-ipam)",
+    ),
+  claimFailed: (network: string, why: string) =>
+    make(
+      Code.TryAgainLater,
+      `cluster network ${network}: no free address in this node's blocks, and no block could be claimed: ${why}`,
+    ),
   failedRange: (idx: number, inner: CniError) =>
     make(inner.code, `failed to allocate for range ${idx}: ${inner.msg}`, inner.details),
   leftoverRequested: (ips: string[]) => internal(`failed to allocate all requested IPs: ${ips.join(" ")}`),
@@ -261,6 +281,8 @@ export const NOTE = {
     `local-ipam: only addresses in their reuse delay are free; reusing ${ip}, released ${releasedAgo} ago`,
   statusFull: (index: number, set: string) =>
     `local-ipam: STATUS: range set ${index} (${set}) has no free address; new ADDs fail until addresses are released (running pods are unaffected; "statusOnExhaustion": "unavailable" reports this as error 50)`,
+  statusNeedsBlock: (index: number, network: string) =>
+    `local-ipam: STATUS: range set ${index} of cluster network ${network} has no free address in this node's blocks; the node agent answers and claims a block at the next ADD`,
   statusNearlyFull: (index: number, set: string, free: string, total: string) =>
     `local-ipam: STATUS: range set ${index} (${set}) is nearly full: ${free} of ${total} addresses free`,
 } as const;

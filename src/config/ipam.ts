@@ -44,7 +44,18 @@ export interface IpamConfig {
   reuseDelayMs: number;
   /** What STATUS answers when the only problem is a full range set: "ready" (default) or "unavailable" (50). */
   statusOnExhaustion: (typeof STATUS_ON_EXHAUSTION)[number];
+  /** A cluster network: addresses only from the blocks this node owns, claimed by the node agent (on etcd). */
+  cluster: ClusterConfig | null;
 }
+
+export interface ClusterConfig {
+  /** the node agent's unix socket, asked for a block when the owned ones are full */
+  agentSocket: string;
+  /** how long an ADD waits for the agent to claim blocks, in all (default 10 s) */
+  claimTimeoutMs: number;
+}
+
+export const DEFAULT_AGENT_SOCKET = "/run/local-ipam/agent.sock";
 
 type Excluded = Interval & { v6: boolean };
 
@@ -131,8 +142,17 @@ const cniIP: Schema = {
 };
 const NIL_IP = Symbol("nil IP");
 const strings: Schema = { t: "slice", goType: "[]string", elem: { t: "string" } };
-// exclude is local-ipam's own key (host-local ignores it, as it ignores every unknown key)
-const rangeFields = { rangeStart: netIP, rangeEnd: netIP, subnet: ipNet, gateway: netIP, exclude: strings };
+/** One of local-ipam's own keys whose value is checked after decoding, with a message naming it. */
+const raw: Schema = { t: "custom", onNull: false, parse: (v) => v };
+// exclude and blockSize are local-ipam's own keys (host-local ignores them, as it ignores every unknown key)
+const rangeFields = {
+  rangeStart: netIP,
+  rangeEnd: netIP,
+  subnet: ipNet,
+  gateway: netIP,
+  exclude: strings,
+  blockSize: raw,
+};
 const rangeSets: Schema = {
   t: "slice",
   goType: "[]allocator.RangeSet",
@@ -173,6 +193,7 @@ const netSchema: Schema = {
         reclaimAfterReboot: { t: "bool" },
         reuseDelay: { t: "string" },
         statusOnExhaustion: { t: "string" },
+        cluster: raw,
       },
     },
     runtimeConfig: {
@@ -209,6 +230,7 @@ interface DecodedNet {
     reclaimAfterReboot?: boolean;
     reuseDelay?: string;
     statusOnExhaustion?: string;
+    cluster?: unknown;
   };
   runtimeConfig?: { ipRanges?: (RawRange | undefined)[][]; ips?: unknown[] };
   args?: { cni?: { ips?: unknown[] } };
@@ -251,11 +273,20 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   const raws: RawRange[][] = [];
   for (const s of n.runtimeConfig?.ipRanges ?? []) raws.push(rawSet(s));
   if (ipam.subnet)
-    raws.push([{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }]);
+    raws.push([
+      {
+        subnet: ipam.subnet,
+        rangeStart: ipam.rangeStart,
+        rangeEnd: ipam.rangeEnd,
+        gateway: ipam.gateway,
+        blockSize: ipam.blockSize,
+      },
+    ]);
   for (const s of ipam.ranges ?? []) raws.push(rawSet(s));
   if (raws.length === 0) throw E.noRanges();
 
   const cniVersion = n.cniVersion ?? "";
+  const cluster = clusterConfig(ipam.cluster);
   const everywhere = excludeLists("ipam", ipam.exclude);
   const sets: RangeSet[] = [];
   let v4 = 0;
@@ -275,8 +306,10 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
       const own = excludeLists(`range set ${i}`, raw[k]!.exclude);
       const family = r.rangeStart.v6 ? "v6" : "v4";
       const clipped = own[family].union(everywhere[family]).clip(r.rangeStart.n, r.rangeEnd.n);
-      if (!clipped) return r;
-      const ranged: Range = { ...r, exclude: clipped };
+      const sized = cluster ? { ...r, blockSize: blockSize(i, r, raw[k]!.blockSize) } : r;
+      if (!cluster && raw[k]!.blockSize !== undefined) throw E.blockSizeWithoutCluster(i);
+      if (!clipped) return sized;
+      const ranged: Range = { ...sized, exclude: clipped };
       if (allocatableCount(ranged) <= 0n) throw E.allExcluded(i, formatRange(r));
       return ranged;
     });
@@ -304,7 +337,30 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
     reclaimAfterReboot: ipam.reclaimAfterReboot ?? true,
     reuseDelayMs: reuseDelay(ipam.reuseDelay),
     statusOnExhaustion: choice("statusOnExhaustion", ipam.statusOnExhaustion, STATUS_ON_EXHAUSTION),
+    cluster,
   };
+}
+
+/** ipam.cluster: an object; its agentSocket an absolute path (default DEFAULT_AGENT_SOCKET). */
+function clusterConfig(v: unknown): ClusterConfig | null {
+  if (v === undefined) return null;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw E.badCluster("must be an object");
+  const { agentSocket = DEFAULT_AGENT_SOCKET, claimTimeout = "10s" } = v as Record<string, unknown>;
+  if (typeof agentSocket !== "string" || !agentSocket.startsWith("/") || agentSocket.includes("\0"))
+    throw E.badCluster(`agentSocket ${JSON.stringify(agentSocket)} must be an absolute path`);
+  const ms = typeof claimTimeout === "string" ? parseDuration(claimTimeout) : null;
+  if (ms === null || ms <= 0)
+    throw E.badCluster(`claimTimeout ${JSON.stringify(claimTimeout)} must be a duration such as "10s"`);
+  return { agentSocket, claimTimeoutMs: ms };
+}
+
+/** A range's blockSize: a prefix length between the subnet's and the address's (default 26 for IPv4, 122 for IPv6). */
+function blockSize(set: number, r: Range, v: unknown): number {
+  const bits = r.subnet.ip.v6 ? 128 : 32;
+  if (v === undefined) return Math.max(r.subnet.prefix, r.subnet.ip.v6 ? 122 : 26);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < r.subnet.prefix || v > bits)
+    throw E.badBlockSize(set, JSON.stringify(v), r.subnet.prefix, bits);
+  return v;
 }
 
 function choice<T extends string>(key: string, text: string | undefined, allowed: readonly T[]): T {

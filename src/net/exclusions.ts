@@ -140,7 +140,29 @@ export class Exclusions {
   union(other: Exclusions): Exclusions {
     if (other.length === 0) return this;
     if (this.length === 0) return other;
-    return Exclusions.of([...this.intervals(), ...other.intervals()], this.isV6);
+    if (!this.v4 || !other.v4) return Exclusions.of([...this.intervals(), ...other.intervals()], this.isV6);
+    // two sorted IPv4 lists: one linear merge (80,000 exclusions and a node's blocks, on every cluster ADD)
+    const a = this.v4;
+    const b = other.v4;
+    const out = new Uint32Array(a.length + b.length);
+    let i = 0;
+    let j = 0;
+    let m = 0;
+    while (i < a.length || j < b.length) {
+      const fromA = j >= b.length || (i < a.length && a[i]! <= b[j]!);
+      const from = fromA ? a[i]! : b[j]!;
+      const to = fromA ? a[i + 1]! : b[j + 1]!;
+      if (fromA) i += 2;
+      else j += 2;
+      if (m > 0 && from <= out[m - 1]! + 1) {
+        if (to > out[m - 1]!) out[m - 1] = to;
+      } else {
+        out[m] = from;
+        out[m + 1] = to;
+        m += 2;
+      }
+    }
+    return new Exclusions(out.slice(0, m), null);
   }
 
   /** The number of intervals starting after n. */

@@ -22,6 +22,8 @@ export interface RawRange {
   rangeEnd?: Addr;
   gateway?: Addr;
   exclude?: (string | undefined)[];
+  /** local-ipam's own, for cluster networks; checked by the config */
+  blockSize?: unknown;
 }
 
 export interface Range {
@@ -31,6 +33,8 @@ export interface Range {
   readonly gateway: Addr;
   /** Addresses never handed out automatically: sorted, merged, inside [rangeStart, rangeEnd]. */
   readonly exclude?: Exclusions;
+  /** Cluster networks: the prefix length of the blocks the range is handed out in, node by node. */
+  readonly blockSize?: number;
 }
 
 /** Whether `n` is one of the excluded addresses of `r`. */

@@ -5,6 +5,7 @@
 // the directory is fsynced before the result is printed; nothing planted in the directory is followed or opened
 // blocking; a failed ADD removes every lease it made; and an index of the leases in our own state directory.
 import type { Store } from "../allocator/store.js";
+import { type Block, formatBlocksFile, parseBlocksFile } from "../cluster/blocks.js";
 import { ERRNO } from "../errors.js";
 import { faultPoint } from "../faults.js";
 import { goTrim } from "../go/strings.js";
@@ -29,6 +30,7 @@ import {
 import { LeaseIndex, LeaseIndexBuilder } from "./lease-index.js";
 import { FileLock } from "./lock.js";
 import {
+  BLOCKS,
   encodeMap,
   INDEX,
   JOURNAL,
@@ -600,6 +602,19 @@ export class NetworkStore implements Store {
       if (state) removeQuietly(state, INDEX);
     }
     this.rebuilt = false;
+  }
+
+  /** Cluster networks: the blocks this node owns, as the agent last wrote them (none when there is no file). */
+  readBlocks(): Block[] {
+    const text = readTextAt(this.state(), BLOCKS, 1 << 20);
+    return text === null ? [] : parseBlocksFile(text);
+  }
+
+  /** Replaces the blocks file, durably, under the lock (only `local-ipam blocks` writes it, for the agent). */
+  writeBlocks(blocks: readonly Block[]): void {
+    const state = this.state();
+    replaceFile(state, BLOCKS, platform().utf8Encode(formatBlocksFile(blocks)), LEASE_MODE, true);
+    state.sync();
   }
 
   close(): void {

@@ -12,6 +12,8 @@ export const STATIC = "static";
 export const REBUILDS = "rebuilds";
 export const INDEX = "index";
 export const JOURNAL = "journal";
+/** Cluster networks: the blocks this node owns (see cluster/blocks.ts). */
+export const BLOCKS = "blocks";
 
 const MAX_STATE_BYTES = 16 << 20;
 

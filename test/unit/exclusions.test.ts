@@ -160,3 +160,25 @@ describe("Exclusions", () => {
     expect(Exclusions.of([{ from: 0n, to: 0xffffffffn }], false).find(1n << 32n)).toBe(-1);
   });
 });
+
+describe("Exclusions.union", () => {
+  it("merges two IPv4 lists linearly as the general merge would, on random lists", () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed);
+      const list = () =>
+        Array.from({ length: r(20) }, () => {
+          const from = BigInt(r(300));
+          return { from, to: from + BigInt(r(5)) };
+        });
+      const a = list();
+      const b = list();
+      const got = Exclusions.of(a, false).union(Exclusions.of(b, false)).intervals();
+      expect(got, `seed ${seed}`).toEqual(Exclusions.of([...a, ...b], false).intervals());
+    }
+  });
+  it("handles the top of the IPv4 space", () => {
+    const top = Exclusions.of([{ from: 0xfffffffen, to: 0xffffffffn }], false);
+    const below = Exclusions.of([{ from: 0xfffffff0n, to: 0xfffffffdn }], false);
+    expect(top.union(below).intervals()).toEqual([{ from: 0xfffffff0n, to: 0xffffffffn }]);
+  });
+});

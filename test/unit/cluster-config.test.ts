@@ -1,0 +1,113 @@
+// Cluster networks in-process: the config keys (ipam.cluster, blockSize), the blocks file, and a range set cut
+// down to the owned blocks, against a model that lists every address.
+import { describe, expect, it } from "vitest";
+import { unleased } from "../../src/allocator/pool.js";
+import {
+  blockAt,
+  blockCount,
+  blockOf,
+  formatBlocksFile,
+  parseBlockName,
+  parseBlocksFile,
+  restrictToBlocks,
+} from "../../src/cluster/blocks.js";
+import { loadIpamConfig } from "../../src/config/ipam.js";
+import { CniError } from "../../src/errors.js";
+import { type Cidr, formatCIDR, formatIP, parseCIDR, parseIP } from "../../src/net/ip.js";
+import { allocatableCount } from "../../src/net/range.js";
+
+const load = (ipam: object) =>
+  loadIpamConfig({ cniVersion: "1.0.0", name: "cn", ipam: { type: "local-ipam", ...ipam } }, "");
+const err = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CniError) return { code: e.code, msg: e.msg };
+    throw e;
+  }
+  return null;
+};
+const cidr = (s: string): Cidr => parseCIDR(s)!;
+
+describe("cluster config", () => {
+  it("ipam.cluster makes a network cluster-wide; blockSize defaults to /26 and /122", () => {
+    const c = load({ cluster: {}, ranges: [[{ subnet: "10.128.0.0/16" }], [{ subnet: "fd00:128::/64" }]] });
+    expect(c.cluster).toEqual({ agentSocket: "/run/local-ipam/agent.sock", claimTimeoutMs: 10000 });
+    expect(c.rangeSets.map((s) => s[0]!.blockSize)).toEqual([26, 122]);
+    const small = load({ cluster: { agentSocket: "/tmp/a.sock" }, subnet: "10.9.0.0/28", blockSize: 32 });
+    expect(small.rangeSets[0]![0]!.blockSize).toBe(32);
+    // a subnet smaller than the default block: one block, the subnet itself
+    expect(load({ cluster: {}, subnet: "10.9.0.0/29" }).rangeSets[0]![0]!.blockSize).toBe(29);
+    expect(load({ subnet: "10.9.0.0/24" }).cluster).toBeNull();
+  });
+  it.each([
+    [{ cluster: "yes", subnet: "10.0.0.0/24" }, "invalid ipam.cluster: must be an object"],
+    [
+      { cluster: { agentSocket: "relative.sock" }, subnet: "10.0.0.0/24" },
+      'invalid ipam.cluster: agentSocket "relative.sock" must be an absolute path',
+    ],
+    [
+      { cluster: {}, subnet: "10.0.0.0/24", blockSize: 23 },
+      "invalid range set 0: blockSize 23 must be a prefix length from 24 to 32",
+    ],
+    [
+      { cluster: {}, subnet: "10.0.0.0/24", blockSize: "26" },
+      'invalid range set 0: blockSize "26" must be a prefix length from 24 to 32',
+    ],
+    [
+      { cluster: {}, subnet: "10.0.0.0/24", blockSize: 26.5 },
+      "invalid range set 0: blockSize 26.5 must be a prefix length from 24 to 32",
+    ],
+    [{ subnet: "10.0.0.0/24", blockSize: 26 }, "invalid range set 0: blockSize is for cluster networks (ipam.cluster)"],
+  ])("%j -> %s", (ipam, msg) => {
+    expect(err(() => load(ipam))).toEqual({ code: 7, msg });
+  });
+});
+
+describe("blocks", () => {
+  it("the file round-trips; lines that are not blocks are ignored", () => {
+    const blocks = [
+      { set: 1, cidr: cidr("fd00::40/122") },
+      { set: 0, cidr: cidr("10.128.0.64/26") },
+    ];
+    const text = formatBlocksFile(blocks);
+    expect(text.split("\n").slice(1)).toEqual(["0 10.128.0.64/26", "1 fd00::40/122", ""]);
+    const parsed = parseBlocksFile(`${text}junk\n0 10.128.0.65/26\n0 nope\n`);
+    expect(parsed.map((b) => `${b.set} ${formatCIDR(b.cidr)}`)).toEqual(["0 10.128.0.64/26", "1 fd00::40/122"]);
+    expect(parseBlockName("0:10.128.0.64/26")).toEqual({ set: 0, cidr: cidr("10.128.0.64/26") });
+    expect(parseBlockName("0:10.128.0.65/26")).toBeNull();
+  });
+  it("numbers the aligned blocks a range meets, a range that starts mid-block included", () => {
+    const [r] = load({ cluster: {}, subnet: "10.128.0.0/24", rangeStart: "10.128.0.10", blockSize: 26 }).rangeSets[0]!;
+    expect(blockCount(r!)).toBe(4n);
+    expect([0n, 1n, 3n].map((k) => formatCIDR(blockAt(r!, k)))).toEqual([
+      "10.128.0.0/26",
+      "10.128.0.64/26",
+      "10.128.0.192/26",
+    ]);
+    expect(formatCIDR(blockOf(r!, parseIP("10.128.0.130")!))).toBe("10.128.0.128/26");
+    const [v6] = load({ cluster: {}, subnet: "fd00::/64" }).rangeSets[0]!;
+    expect(blockCount(v6!)).toBe(1n << 58n);
+  });
+  it("a set cut down to its blocks hands out exactly the owned, allocatable addresses, in host-local's order", () => {
+    const [set] = load({
+      cluster: {},
+      ranges: [[{ subnet: "10.128.0.0/24", blockSize: 28, exclude: ["10.128.0.20/31"] }]],
+    }).rangeSets;
+    const owned = [cidr("10.128.0.16/28"), cidr("10.128.0.0/28"), cidr("10.128.0.240/28")];
+    const mine = restrictToBlocks(set!, owned);
+    const got = [
+      ...unleased(mine, { nextUnused: (from: { n: bigint }) => from.n } as never, parseIP("10.128.0.17")),
+    ].map(([, n]) => formatIP({ v6: false, n }));
+    // the model: every owned address but the gateway (.1), the exclusions and the broadcast, walked from .18 on
+    const model: string[] = [];
+    for (let n = 0; n < 256; n++) {
+      const inOwned = n < 32 || n >= 240;
+      if (inOwned && n !== 0 && n !== 1 && n !== 20 && n !== 21 && n !== 255) model.push(`10.128.0.${n}`);
+    }
+    const start = model.indexOf("10.128.0.18");
+    expect(got).toEqual([...model.slice(start), ...model.slice(0, start)]);
+    expect(allocatableCount(mine[0]!)).toBe(BigInt(model.length));
+    expect(allocatableCount(restrictToBlocks(set!, [])[0]!)).toBe(0n);
+  });
+});
