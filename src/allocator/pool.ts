@@ -137,6 +137,13 @@ function leasedAllocatable(r: Range, facts: LeaseFacts): number {
   return used;
 }
 
+/** Total, used and free addresses of a set, without the takeover question (which walks every lease). */
+export function freeCounts(set: RangeSet, facts: LeaseFacts): { total: bigint; used: number; free: bigint } {
+  const total = set.reduce((n, r) => n + allocatableCount(r), 0n);
+  const used = set.reduce((n, r) => n + leasedAllocatable(r, facts), 0);
+  return { total, used, free: total > BigInt(used) ? total - BigInt(used) : 0n };
+}
+
 export function poolCounts(
   set: RangeSet,
   facts: LeaseFacts,

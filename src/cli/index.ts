@@ -3,9 +3,10 @@
 // with control characters escaped, and the one file it writes outside the network (--textfile) goes into a
 // directory only its owner can change, under an unpredictable temporary name, renamed into place.
 import { writeAll } from "../cni/io.js";
+import { type AgentAnswer, askAgent } from "../commands/cluster.js";
 import { type Collected, collectLeases } from "../commands/gc.js";
 import { parseDuration } from "../config/duration.js";
-import { DEFAULT_DATA_DIR } from "../config/ipam.js";
+import { DEFAULT_AGENT_SOCKET, DEFAULT_DATA_DIR } from "../config/ipam.js";
 import { CniError } from "../errors.js";
 import { goTrim } from "../go/strings.js";
 import { formatIP, parseIP } from "../net/ip.js";
@@ -16,6 +17,7 @@ import { inspectNetwork } from "../store/inspect.js";
 import { lockTimeoutMs } from "../store/lock.js";
 import { NetworkStore, ownerKey } from "../store/network.js";
 import { BUILD, VERSION } from "../version.js";
+import { runBlocks } from "./blocks.js";
 import { exposition, type Family } from "./exposition.js";
 import { one, type Parsed, parseFlags, UsageError } from "./flags.js";
 import { runInstall, runMigrate } from "./install.js";
@@ -54,6 +56,9 @@ As a CNI plugin it is run by the container runtime with CNI_COMMAND set. With ar
   local-ipam release   free a stuck address or a container's leases, under the plugin's lock
   local-ipam metrics   Prometheus text exposition (for node_exporter's textfile collector)
   local-ipam gc        release the leases of containers the runtime no longer has, as CNI GC does
+  local-ipam blocks    cluster networks: the blocks this node allocates from (changed by local-ipam-agent)
+  local-ipam pool      cluster networks: every block, its node and use, the free blocks (asks the node agent)
+  local-ipam release-node  cluster networks: return a dead node's blocks to the pool (asks the node agent)
   local-ipam install   put this binary into the CNI bin dir and a conflist for the node's pod CIDRs in place
   local-ipam migrate   switch the CNI configs of a node from host-local to local-ipam (or back)
 
@@ -93,6 +98,23 @@ the plugin's lock, in one pass. A lease is released only if it still has that ow
 --min-age ago (a Go duration, default 0s), so that an attachment being added again right now keeps its address.
 For runtimes that never call CNI GC (containerd): the node agent (local-ipam-agent) runs this with the
 attachments the CRI runtime no longer lists. Exit status 1 when a lease could not be removed.`;
+HELP.blocks = `local-ipam blocks --config FILE [--add SET:CIDR ...] [--remove SET:CIDR ...] [--drop SET:CIDR ...]
+
+Cluster networks (ipam.cluster): the blocks of the pool this node owns, in <dataDir>/.local-ipam/<network>/blocks,
+and their use, as JSON. The node agent changes them through this command, under the network's lock: --add after
+its etcd claim committed; --remove only a block no lease lies in (others are reported as refused); --drop whatever
+it holds (a block etcd says another node owns). Without flags it only reports.`;
+HELP.pool = `local-ipam pool [--network NAME] [--socket PATH] [--json]
+
+Cluster networks: every claimed block with the node that owns it, whether that node's agent is alive, how many of
+its addresses are leased (as that node last published), and how many blocks are free. Asks the node agent over its
+socket (default /run/local-ipam/agent.sock): only the agent holds etcd's credentials.`;
+HELP["release-node"] = `local-ipam release-node NODE [--network NAME] [--force] [--socket PATH]
+
+Returns the blocks NODE owns (in every cluster network, or in NAME) to the pool, through the local node agent.
+Refused while NODE's agent is alive (its liveness key exists in etcd) unless --force: a forced release of a live
+node makes its agent drop those blocks from allocation at once (pods already running there keep their addresses,
+which may then be handed out again elsewhere). For nodes that are gone for good.`;
 HELP.install = `local-ipam install [--bin-dir DIR] [--conf-dir DIR --pod-cidr CIDR ... [--conflist TEMPLATE]]
 
 Copies this executable into DIR (as --bin-name, default local-ipam) and then writes the conflist (as --conf-name,
@@ -122,6 +144,9 @@ const SPECS = {
   },
   migrate: { values: ["conf-dir", "to"], switches: ["dry-run", "help"] },
   gc: { values: ["config", "min-age"], repeatable: ["stale"], switches: ["dry-run", "json", "help"] },
+  blocks: { values: ["config"], repeatable: ["add", "remove", "drop"], switches: ["json", "help"] },
+  pool: { values: ["network", "socket"], switches: ["json", "help"] },
+  "release-node": { values: ["network", "socket"], switches: ["force", "help"] },
 } as const;
 type Command = keyof typeof SPECS;
 
@@ -464,6 +489,83 @@ function cmdGc(p: Parsed): number {
   return rows.some((r) => r.error) ? 1 : 0;
 }
 
+const agentSocket = (p: Parsed) => one(p, "socket") ?? DEFAULT_AGENT_SOCKET;
+
+/** One request to the node agent, for the operator: a usage-style failure when it cannot be asked. */
+function agent(p: Parsed, request: Record<string, unknown>): AgentAnswer {
+  try {
+    return askAgent("-", { agentSocket: agentSocket(p), claimTimeoutMs: 0 }, request, 15_000);
+  } catch (e) {
+    if (e instanceof CniError)
+      throw new AgentDown(
+        `the node agent at ${agentSocket(p)} is not answering${e.msg.slice(e.msg.lastIndexOf(" ("))}`,
+      );
+    throw e;
+  }
+}
+
+class AgentDown extends Error {}
+
+interface PoolView {
+  network: string;
+  blocks: { block: string; set: number; node: string; nodeAlive: boolean; used: number | null; claimed: string }[];
+  totalBlocks: string;
+  freeBlocks: string;
+}
+
+function cmdPool(p: Parsed): number {
+  const network = one(p, "network");
+  const a = agent(p, { op: "pool", ...(network && { network: checkNetworkName(network) }) });
+  if (!a.ok) {
+    out(`local-ipam: ${a.msg ?? a.reason}`);
+    return 1;
+  }
+  const nets = a.networks as PoolView[];
+  if (p.switches.has("json")) {
+    json({ networks: nets });
+    return 0;
+  }
+  if (nets.length === 0) {
+    out("no cluster networks");
+    return 0;
+  }
+  const rows = nets.flatMap((n) =>
+    n.blocks
+      .sort((x, y) => x.block.localeCompare(y.block, "en", { numeric: true }))
+      .map((b) => [
+        n.network,
+        b.block,
+        printable(b.node),
+        b.nodeAlive ? "yes" : "NO",
+        b.used === null ? "?" : String(b.used),
+        b.claimed,
+      ]),
+  );
+  const summary = nets.map(
+    (n) => `${n.network}: ${n.blocks.length} blocks claimed, ${n.freeBlocks} of ${n.totalBlocks} free`,
+  );
+  out(`${table(["NETWORK", "BLOCK", "NODE", "ALIVE", "USED", "CLAIMED"], rows, 2)}\n${summary.join("\n")}`);
+  return 0;
+}
+
+function cmdReleaseNode(p: Parsed, node: string | undefined): number {
+  if (!node) throw new UsageError("release-node needs the node's name");
+  const network = one(p, "network");
+  const a = agent(p, {
+    op: "release-node",
+    node,
+    force: p.switches.has("force"),
+    ...(network && { network: checkNetworkName(network) }),
+  });
+  if (!a.ok) {
+    out(`local-ipam: ${a.msg ?? a.reason}`);
+    return 1;
+  }
+  const released = a.released as string[];
+  out(released.length > 0 ? released.map((b) => `released ${b}`).join("\n") : `node ${printable(node)} owns no block`);
+  return 0;
+}
+
 /** Runs the CLI; returns the exit status (2 for usage errors). */
 export function runCli(args: string[]): number {
   const [command = "", ...rest] = args;
@@ -480,8 +582,10 @@ export function runCli(args: string[]): number {
     return 2;
   }
   const cmd = command as Command;
+  // release-node names its node first, without a flag
+  const node = cmd === "release-node" && rest[0] !== undefined && !rest[0].startsWith("--") ? rest[0] : undefined;
   try {
-    const p = parseFlags(rest, SPECS[cmd]);
+    const p = parseFlags(node === undefined ? rest : rest.slice(1), SPECS[cmd]);
     if (p.switches.has("help")) {
       out(HELP[cmd]!);
       return 0;
@@ -501,6 +605,17 @@ export function runCli(args: string[]): number {
         return cmdMigrate(p);
       case "gc":
         return cmdGc(p);
+      case "pool":
+        return cmdPool(p);
+      case "release-node":
+        return cmdReleaseNode(p, node);
+      case "blocks": {
+        const file = one(p, "config");
+        if (!file) throw new UsageError("blocks needs --config");
+        const v = (k: string) => p.values.get(k) ?? [];
+        json(runBlocks(loadConfigFile(file), { add: v("add"), remove: v("remove"), drop: v("drop") }));
+        return 0;
+      }
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -509,6 +624,10 @@ export function runCli(args: string[]): number {
     }
     if (e instanceof CniError) {
       writeAll(2, `local-ipam ${cmd}: ${printable(e.msg)}\n`);
+      return 1;
+    }
+    if (e instanceof AgentDown) {
+      writeAll(2, `local-ipam ${cmd}: ${e.message}\n`);
       return 1;
     }
     throw e;

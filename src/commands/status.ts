@@ -5,11 +5,12 @@
 // set is reported on stderr and STATUS succeeds; "statusOnExhaustion": "unavailable" makes it error 50 instead.
 import { canServe, poolCounts } from "../allocator/pool.js";
 import type { CmdArgs } from "../cni/skel.js";
-import { loadIpamConfig } from "../config/ipam.js";
+import { type IpamConfig, loadIpamConfig } from "../config/ipam.js";
 import { CniError, Code, E, NOTE } from "../errors.js";
 import { formatRangeSet } from "../net/range.js";
 import { Dir, probeWritable } from "../store/files.js";
 import type { NetworkStore } from "../store/network.js";
+import { askAgent, ownedRangeSets } from "./cluster.js";
 import { openStore, policyOf } from "./common.js";
 
 /** A set is nearly full below this share of free addresses (a warning only). */
@@ -29,6 +30,13 @@ export function cmdStatus(args: CmdArgs): null {
       } finally {
         dir.close();
       }
+      // a cluster network with no directory has no block yet either: only the agent can serve an ADD
+      if (conf.cluster)
+        agentServes(
+          conf,
+          conf.rangeSets.map((_, i) => i),
+          args.notes,
+        );
       return null;
     }
   } catch (e) {
@@ -43,17 +51,25 @@ export function cmdStatus(args: CmdArgs): null {
     }
     const policy = policyOf(conf);
     const exhausted: { index: number; set: string }[] = [];
-    conf.rangeSets.forEach((set, index) => {
+    const sets = conf.cluster ? ownedRangeSets(conf, store.readBlocks()) : conf.rangeSets;
+    sets.forEach((set, index) => {
       if (!canServe(set, store, policy)) {
         exhausted.push({ index, set: formatRangeSet(set) });
         return;
       }
+      if (conf.cluster) return; // a node's blocks are small and nearly full by design: the agent keeps headroom
       const counts = poolCounts(set, store, { ...policy, reclaimBefore: () => null });
       if (counts.total > 0n && Number(counts.free) < Number(counts.total) * NEARLY_FULL)
         args.notes.push(NOTE.statusNearlyFull(index, formatRangeSet(set), String(counts.free), String(counts.total)));
     });
     store.commit(); // keeps a rebuilt index for the next call
-    if (exhausted.length > 0) {
+    if (conf.cluster && exhausted.length > 0) {
+      agentServes(
+        conf,
+        exhausted.map((x) => x.index),
+        args.notes,
+      );
+    } else if (exhausted.length > 0) {
       if (conf.statusOnExhaustion === "unavailable") throw E.statusExhausted(exhausted, conf.reclaimAfterReboot);
       for (const x of exhausted) args.notes.push(NOTE.statusFull(x.index, x.set));
     }
@@ -61,6 +77,21 @@ export function cmdStatus(args: CmdArgs): null {
     store.close();
   }
   return null;
+}
+
+/**
+ * A cluster network whose blocks on this node cannot serve `sets`: ready while the node agent answers (it claims a
+ * block at the next ADD), error 50 while it does not.
+ */
+function agentServes(conf: IpamConfig, sets: number[], notes: string[]): void {
+  const cluster = conf.cluster!;
+  try {
+    askAgent(conf.name, cluster, { op: "ping" }, 2000);
+  } catch (e) {
+    if (e instanceof CniError) throw E.statusUnusable(e.msg);
+    throw e;
+  }
+  for (const i of sets) notes.push(NOTE.statusNeedsBlock(i, conf.name));
 }
 
 /** An I/O failure or a lock timeout: ADD could not work either, which STATUS reports as error 50. */

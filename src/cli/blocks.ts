@@ -1,0 +1,135 @@
+// `local-ipam blocks`: the node agent's only way to change which blocks of a cluster network this node allocates
+// from. Under the network's lock it adds blocks (after the agent's etcd claim committed), removes them (only while
+// no lease lies inside: a lease made after that check is impossible, as ADD reads the file under the same lock),
+// or drops them whatever they hold (another node owns them in etcd), and reports every block's use.
+import { freeCounts } from "../allocator/pool.js";
+import {
+  type Block,
+  blockCount,
+  blockInRange,
+  blockName,
+  parseBlockName,
+  rangeOfBlock,
+  restrictToBlocks,
+} from "../cluster/blocks.js";
+import type { IpamConfig } from "../config/ipam.js";
+import { broadcastOf, formatCIDR, formatIP } from "../net/ip.js";
+import { formatRange } from "../net/range.js";
+import { platform } from "../platform/index.js";
+import { lockTimeoutMs } from "../store/lock.js";
+import { NetworkStore } from "../store/network.js";
+import { UsageError } from "./flags.js";
+
+interface BlocksChange {
+  add: string[];
+  remove: string[];
+  drop: string[];
+}
+
+/** A block named on the command line, checked against the config: a range set it exists in, aligned, sized. */
+function checkedBlock(conf: IpamConfig, flag: string, text: string): Block {
+  const b = parseBlockName(text);
+  const set = b && conf.rangeSets[b.set];
+  if (!b || !set || rangeOfBlock(set, b.cidr) < 0)
+    throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a block of ${conf.name} (SET:CIDR, of blockSize)`);
+  return b;
+}
+
+const same = (a: Block, b: Block) => blockName(a) === blockName(b);
+
+/** Applies the change under the lock and returns the report (as `--json` prints it). */
+export function runBlocks(conf: IpamConfig, change: BlocksChange): object {
+  if (!conf.cluster) throw new UsageError(`${conf.name} is not a cluster network (no ipam.cluster)`);
+  const adds = change.add.map((t) => checkedBlock(conf, "add", t));
+  const removes = change.remove.map((t) => checkedBlock(conf, "remove", t));
+  const drops = change.drop.map((t) => checkedBlock(conf, "drop", t));
+  const store = NetworkStore.open(conf.dataDir, conf.name, {
+    create: true,
+    lockTimeoutMs: lockTimeoutMs(platform().env()),
+  })!;
+  try {
+    let blocks = store.readBlocks();
+    const before = blocks.map(blockName).sort().join();
+    const added: string[] = [];
+    const removed: string[] = [];
+    const refused: { block: string; leases: number }[] = [];
+    const dropped: { block: string; leases: number }[] = [];
+    const leasesIn = (b: Block) => store.countLeased(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix));
+    for (const b of adds) {
+      if (blocks.some((x) => same(x, b))) continue;
+      blocks.push(b);
+      added.push(blockName(b));
+    }
+    for (const b of removes) {
+      if (!blocks.some((x) => same(x, b))) continue;
+      const n = leasesIn(b);
+      if (n > 0) {
+        refused.push({ block: blockName(b), leases: n });
+        continue;
+      }
+      blocks = blocks.filter((x) => !same(x, b));
+      removed.push(blockName(b));
+    }
+    for (const b of drops) {
+      if (!blocks.some((x) => same(x, b))) continue;
+      blocks = blocks.filter((x) => !same(x, b));
+      dropped.push({ block: blockName(b), leases: leasesIn(b) });
+    }
+    if (blocks.map(blockName).sort().join() !== before) store.writeBlocks(blocks);
+    store.commit();
+    return { ...report(conf, store, blocks), added, removed, refused, dropped };
+  } finally {
+    store.close();
+  }
+}
+
+/** Per range set: its ranges and block size, the owned blocks with their use, and the free addresses in them. */
+function report(conf: IpamConfig, store: NetworkStore, blocks: Block[]): object {
+  return {
+    network: conf.name,
+    agentSocket: conf.cluster!.agentSocket,
+    rangeSets: conf.rangeSets.map((set, index) => {
+      const mine = blocks.filter((b) => b.set === index);
+      const counts = freeCounts(
+        restrictToBlocks(
+          set,
+          mine.map((b) => b.cidr),
+        ),
+        store,
+      );
+      return {
+        index,
+        family: set[0]!.rangeStart.v6 ? 6 : 4,
+        ranges: set.map((r) => ({
+          range: formatRange(r),
+          subnet: formatCIDR(r.subnet),
+          start: formatIP(r.rangeStart),
+          end: formatIP(r.rangeEnd),
+          blockSize: r.blockSize,
+          blocks: String(blockCount(r)),
+        })),
+        // per block: two binary searches each (a node may own thousands of one-address blocks)
+        owned: mine.map((b) => {
+          let size = 0n;
+          let allocatable = 0n;
+          let used = 0;
+          for (const r of set) {
+            const iv = blockInRange(r, b.cidr);
+            if (!iv) continue;
+            const v6 = r.rangeStart.v6;
+            const excluded = r.exclude?.clip(iv.from, iv.to)?.count ?? 0n;
+            const gwInside = r.gateway.v6 === v6 && r.gateway.n >= iv.from && r.gateway.n <= iv.to;
+            const gw = gwInside && (r.exclude?.find(r.gateway.n) ?? -1) < 0 ? 1n : 0n;
+            size += iv.to - iv.from + 1n;
+            allocatable += iv.to - iv.from + 1n - excluded - gw;
+            used += store.countLeased({ v6, n: iv.from }, { v6, n: iv.to });
+          }
+          const free = allocatable > BigInt(used) ? allocatable - BigInt(used) : 0n;
+          return { block: blockName(b), size: String(size), used, free: String(free) };
+        }),
+        free: String(counts.free),
+        used: counts.used,
+      };
+    }),
+  };
+}
