@@ -34,10 +34,15 @@ export class AgentProcess {
   exit: Promise<number | null>;
 
   /** `stops` collects a stop function, for the test's afterEach. */
-  constructor(args: string[], stops: (() => Promise<unknown>)[], plugin = LOCAL_IPAM) {
+  constructor(
+    args: string[],
+    stops: (() => Promise<unknown>)[],
+    plugin = LOCAL_IPAM,
+    env: Record<string, string> = {},
+  ) {
     const [node, ...command] = agentCommand();
     this.child = spawn(node!, [...command, "--plugin", plugin, "--metrics-addr", "127.0.0.1:0", ...args], {
-      env: { PATH: process.env.PATH },
+      env: { PATH: process.env.PATH, ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.child.stderr!.setEncoding("utf8");

@@ -1,12 +1,12 @@
 // The node agent: keeps the conflist in step with the Node's pod CIDRs, serves /metrics and /healthz, and
 // collects leases the CRI runtime no longer has a sandbox for. Everything that touches the CNI directories or the
 // leases is a run of the plugin binary's CLI (plugin.ts).
-import { readdirSync, readFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { exposition, type Family } from "../cli/exposition.js";
 import { CriClient } from "../cri/index.js";
+import type { ClusterTier } from "./cluster.js";
+import { findConfigs } from "./conflists.js";
 import { AbsenceTracker, type LeaseRow } from "./gc.js";
 import { type KubeClient, KubeError, type NodeInfo } from "./kube.js";
 import type { PluginRunner } from "./plugin.js";
@@ -32,6 +32,8 @@ interface AgentOptions {
   gcMisses: number;
   gcGraceMs: number;
   metrics: { host: string; port: number } | null;
+  /** cluster networks on etcd, when the agent has etcd endpoints */
+  cluster: ClusterTier | null;
   log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -88,29 +90,6 @@ class Counters {
   }
 }
 
-/** The conflists in confDir whose IPAM is ours, with their network names. */
-function managedConfigs(confDir: string, ipamType: string): { path: string; network: string }[] {
-  let names: string[];
-  try {
-    names = readdirSync(confDir).filter((n) => /\.(conf|conflist|json)$/.test(n) && !n.startsWith("."));
-  } catch {
-    return [];
-  }
-  const out: { path: string; network: string }[] = [];
-  for (const name of names.sort()) {
-    const path = join(confDir, name);
-    try {
-      const doc = JSON.parse(readFileSync(path, "utf8")) as { name?: unknown; plugins?: unknown; ipam?: unknown };
-      const plugins = Array.isArray(doc.plugins) ? doc.plugins : [doc];
-      const ours = plugins.some((p) => (p as { ipam?: { type?: unknown } } | null)?.ipam?.type === ipamType);
-      if (ours && typeof doc.name === "string") out.push({ path, network: doc.name });
-    } catch {
-      // unreadable or not JSON: not a config the runtime would load either
-    }
-  }
-  return out;
-}
-
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 export class Agent {
@@ -143,13 +122,14 @@ export class Agent {
     else this.o.log("info", "no Kubernetes API and no --pod-cidr: the conflist is left alone");
     if (this.o.criSocket) this.tasks.push(this.gcLoop(this.o.criSocket));
     else this.o.log("info", "no --cri-socket: no GC");
+    await this.o.cluster?.start();
     return address;
   }
 
   /** Stops the loops, waits for a GC step in progress to end, closes the server and the CRI connection. */
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled(this.tasks);
+    await Promise.allSettled([...this.tasks, this.o.cluster?.stop()]);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections();
     await this.cri?.close();
@@ -252,7 +232,7 @@ export class Agent {
 
   /** One cycle: list the sandboxes, then the leases; release what has been missing long enough. */
   async gcCycle(socket: string): Promise<GcResult> {
-    const configs = managedConfigs(this.o.confDir, this.o.ipamType);
+    const configs = findConfigs(this.o.confDir, this.o.ipamType);
     if (configs.length === 0) return "ok";
     let sandboxes: Set<string>;
     try {
@@ -339,7 +319,7 @@ export class Agent {
       res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
       return;
     }
-    const configs = managedConfigs(this.o.confDir, this.o.ipamType);
+    const configs = findConfigs(this.o.confDir, this.o.ipamType);
     let pools = "";
     if (configs.length > 0) {
       const r = await this.o.plugin.run(["metrics", ...configs.flatMap((c) => ["--config", c.path])]);
@@ -347,6 +327,6 @@ export class Agent {
       else this.o.log("warn", "local-ipam metrics", { status: r.status, stderr: r.stderr.trim() });
     }
     res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-    res.end(pools + exposition(this.counters.families()));
+    res.end(pools + exposition([...this.counters.families(), ...(this.o.cluster?.families() ?? [])]));
   }
 }

@@ -2,9 +2,11 @@
 // the work is in agent.ts.
 import { dirname, join } from "node:path";
 import { one, parseFlags, UsageError } from "../cli/flags.js";
+import { EtcdClient, readTlsFiles } from "../cluster/etcd.js";
 import { parseDuration } from "../config/duration.js";
 import { VERSION } from "../version.js";
 import { Agent } from "./agent.js";
+import { ClusterTier } from "./cluster.js";
 import { inClusterConfig, KubeClient, type KubeConfig, kubeconfigFile } from "./kube.js";
 import { PluginRunner } from "./plugin.js";
 
@@ -32,6 +34,17 @@ The node agent of local-ipam, run by the DaemonSet on every node:
   --gc-misses N           listings in a row a sandbox must be missing from (default 3)
   --gc-grace DURATION     a lease younger than this is never released (default 10m)
   --metrics-addr HOST:PORT  where /metrics and /healthz listen (default 127.0.0.1:9617; port 0: any free one)
+
+Cluster networks (conflists whose ipam block has "cluster"): blocks of one address space claimed on etcd.
+  --etcd-endpoints URL,...  etcd's client URLs (https:// with the three below); none: no cluster networks
+  --etcd-ca FILE, --etcd-cert FILE, --etcd-key FILE   TLS: the CA to trust, this agent's client certificate
+  --etcd-prefix PREFIX    every key under it (default /local-ipam)
+  --socket PATH           where the plugin asks for blocks (default /run/local-ipam/agent.sock)
+  --cluster-interval DURATION  between passes over each network: headroom, returns (default 5s)
+  --reconcile-interval DURATION  between reconciles with etcd: recovery, blocks given away (default 1m)
+  --headroom N            claim a block when a range set has fewer free addresses (default: half a block)
+  --block-idle DURATION   return a block empty this long, beyond the headroom (default 10m)
+  --node-ttl DURATION     the liveness key's lease (default 30s)
   --version, --help`;
 
 const SPEC = {
@@ -49,6 +62,17 @@ const SPEC = {
     "gc-misses",
     "gc-grace",
     "metrics-addr",
+    "etcd-endpoints",
+    "etcd-ca",
+    "etcd-cert",
+    "etcd-key",
+    "etcd-prefix",
+    "socket",
+    "cluster-interval",
+    "reconcile-interval",
+    "headroom",
+    "block-idle",
+    "node-ttl",
   ],
   repeatable: ["pod-cidr"],
   switches: ["help", "version"],
@@ -93,6 +117,35 @@ async function main(argv: string[]): Promise<number> {
     let kubeConf: KubeConfig | null = null;
     if (podCidrs.length === 0) kubeConf = kubeconfig ? kubeconfigFile(kubeconfig) : inClusterConfig();
     if (kubeConf && !node) throw new UsageError("--node (or $NODE_NAME) is needed to follow the Node's pod CIDRs");
+    const plugin = new PluginRunner(one(p, "plugin") ?? join(dirname(process.argv[1] ?? "."), "local-ipam"));
+    const endpoints = one(p, "etcd-endpoints");
+    let cluster: ClusterTier | null = null;
+    if (endpoints) {
+      if (!node) throw new UsageError("--node (or $NODE_NAME) is needed for cluster networks");
+      const headroom = one(p, "headroom");
+      if (headroom !== undefined && !/^\d{1,9}$/.test(headroom))
+        throw new UsageError("--headroom: a whole number of addresses");
+      const ttl = duration("node-ttl", one(p, "node-ttl") ?? "30s");
+      if (ttl < 2000) throw new UsageError("--node-ttl: at least 2s");
+      cluster = new ClusterTier({
+        node,
+        etcd: new EtcdClient({
+          endpoints: endpoints.split(",").filter(Boolean),
+          tls: readTlsFiles({ ca: one(p, "etcd-ca"), cert: one(p, "etcd-cert"), key: one(p, "etcd-key") }),
+        }),
+        prefix: (one(p, "etcd-prefix") ?? "/local-ipam").replace(/\/+$/, ""),
+        socketPath: one(p, "socket") ?? "/run/local-ipam/agent.sock",
+        confDir: one(p, "conf-dir") ?? "/etc/cni/net.d",
+        ipamType: one(p, "ipam-type") ?? "local-ipam",
+        plugin,
+        intervalMs: duration("cluster-interval", one(p, "cluster-interval") ?? "5s"),
+        reconcileMs: duration("reconcile-interval", one(p, "reconcile-interval") ?? "1m"),
+        headroom: headroom === undefined ? null : Number(headroom),
+        idleMs: duration("block-idle", one(p, "block-idle") ?? "10m"),
+        nodeTtl: Math.round(ttl / 1000),
+        log,
+      });
+    }
     const misses = Number(one(p, "gc-misses") ?? "3");
     if (!Number.isInteger(misses) || misses < 1) throw new UsageError("--gc-misses: a whole number, at least 1");
     agent = new Agent({
@@ -103,13 +156,14 @@ async function main(argv: string[]): Promise<number> {
       confName: one(p, "conf-name") ?? "10-local-ipam.conflist",
       conflistTemplate: one(p, "conflist"),
       binDir: one(p, "bin-dir"),
-      plugin: new PluginRunner(one(p, "plugin") ?? join(dirname(process.argv[1] ?? "."), "local-ipam")),
+      plugin,
       ipamType: one(p, "ipam-type") ?? "local-ipam",
       criSocket: one(p, "cri-socket") ?? null,
       gcIntervalMs: duration("gc-interval", one(p, "gc-interval") ?? "1m"),
       gcMisses: misses,
       gcGraceMs: duration("gc-grace", one(p, "gc-grace") ?? "10m"),
       metrics: hostPort(one(p, "metrics-addr") ?? "127.0.0.1:9617"),
+      cluster,
       log,
     });
   } catch (e) {

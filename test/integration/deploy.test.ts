@@ -63,7 +63,13 @@ describe("deploy/local-ipam.yaml", () => {
     const paths = mounts.map((m: { name: string; mountPath: string }) => [m.mountPath, volumes[m.name].hostPath.path]);
     for (const [inside, outside] of paths) expect(inside).toBe(outside);
     expect(paths.map((p: string[]) => p[0]).sort()).toEqual(
-      ["/etc/cni/net.d", "/opt/cni/bin", "/run/containerd/containerd.sock", "/var/lib/cni/networks"].sort(),
+      [
+        "/etc/cni/net.d",
+        "/opt/cni/bin",
+        "/run/containerd/containerd.sock",
+        "/run/local-ipam",
+        "/var/lib/cni/networks",
+      ].sort(),
     );
     expect(volumes["cri-socket"].hostPath.type).toBe("Socket");
   });

@@ -1,0 +1,726 @@
+// The cluster tier of the node agent (design: README, "Cluster networks"). etcd says which node owns which block of
+// a cluster network; this node's blocks file (changed only through `local-ipam blocks`, under the network's lock)
+// says which blocks the plugin may allocate from. The invariants, in the order the code keeps them:
+//  1. the plugin allocates only inside blocks listed in the file (the plugin's side);
+//  2. a block enters the file only after the etcd transaction that made this node its owner committed;
+//  3. a block leaves the file before its key is deleted, under the lock, only while no lease lies inside;
+//  4. reconcile: blocks owned in etcd but missing from the file are added back (a crash between claim and write);
+//     blocks another node owns are dropped from the file at once, loudly;
+//  5. a dead node's blocks return only by an operator's release-node, refused while its liveness key exists.
+// Nothing compares the clocks of two nodes: times in etcd values are for people.
+import { chmodSync, lstatSync, mkdirSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { dirname } from "node:path";
+import { type Family, histogramSamples } from "../cli/exposition.js";
+import { blockAt, blockCount } from "../cluster/blocks.js";
+import { type EtcdClient, EtcdError, type KeyValue } from "../cluster/etcd.js";
+import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
+import type { Range } from "../net/range.js";
+import { findConfigs } from "./conflists.js";
+import type { PluginRunner } from "./plugin.js";
+
+interface ClusterOptions {
+  node: string;
+  etcd: EtcdClient;
+  /** every key under it (default /local-ipam) */
+  prefix: string;
+  socketPath: string;
+  confDir: string;
+  ipamType: string;
+  plugin: PluginRunner;
+  /** between reconcile passes (headroom, returns, usage) */
+  intervalMs: number;
+  /** claim a new block when a range set has fewer free addresses than this; default: half a block */
+  headroom: number | null;
+  /** return a block that has been empty this long, if the others keep the headroom */
+  idleMs: number;
+  /** the liveness key's etcd lease, seconds */
+  nodeTtl: number;
+  /** between reconciles with etcd (recovery, blocks given to others); the interval's passes need no etcd read */
+  reconcileMs: number;
+  log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A range set as `local-ipam blocks --json` reports it. */
+interface SetReport {
+  index: number;
+  family: number;
+  ranges: { range: string; subnet: string; start: string; end: string; blockSize: number; blocks: string }[];
+  owned: { block: string; size: string; used: number; free: string }[];
+  free: string;
+  used: number;
+}
+interface BlocksReport {
+  network: string;
+  rangeSets: SetReport[];
+  added: string[];
+  removed: string[];
+  refused: { block: string; leases: number }[];
+  dropped: { block: string; leases: number }[];
+}
+
+/** What etcd holds for a block: its owner. */
+interface BlockValue {
+  node: string;
+  set: number;
+  claimed: number;
+}
+
+interface ClusterNet {
+  name: string;
+  conflist: string;
+  /** blocks (SET:CIDR) that have had no lease since this time (ms, this agent's clock) */
+  emptySince: Map<string, number>;
+  /** blocks taken out of the file to be returned, whose etcd key is still to be deleted */
+  returning: Set<string>;
+  last: BlocksReport | null;
+  /** this node's blocks in etcd's owner index, at the last reconcile */
+  ownedInEtcd: number;
+  lock: Promise<unknown>;
+  published: string;
+  publishedAt: number;
+  reconciledAt: number;
+}
+
+export interface AgentAnswer {
+  ok: boolean;
+  reason?: "full" | "taken" | "unavailable" | "unknown" | "refused" | "bad-request";
+  msg?: string;
+  [more: string]: unknown;
+}
+
+const PUBLISH_MS = 60_000;
+const CLAIM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const cidrOfBlock = (name: string) => name.slice(name.indexOf(":") + 1);
+const setOfBlock = (name: string) => Number(name.slice(0, name.indexOf(":")));
+
+export class ClusterTier {
+  private readonly nets = new Map<string, ClusterNet>();
+  private server: net.Server | null = null;
+  private leaseId: string | null = null;
+  private readonly abort = new AbortController();
+  private tasks: Promise<void>[] = [];
+  private readonly stats = {
+    claims: new Map<string, number>(),
+    claimBuckets: new Map<string, number[]>(),
+    claimSum: new Map<string, number>(),
+    etcdErrors: 0,
+    returned: new Map<string, number>(),
+    dropped: new Map<string, number>(),
+    recovered: new Map<string, number>(),
+  };
+
+  constructor(private readonly o: ClusterOptions) {}
+
+  private key(network: string, kind: "blocks" | "nodes" | "owners", name = ""): string {
+    return `${this.o.prefix}/${network}/${kind}/${name}`;
+  }
+
+  /** The owner index: one key per block under its owner's name, so that a node reads its own blocks alone. */
+  private ownerKey(network: string, node: string, cidr: string): string {
+    return this.key(network, "owners", `${node}/${cidr}`);
+  }
+
+  private bump(map: Map<string, number>, k: string, by = 1): void {
+    map.set(k, (map.get(k) ?? 0) + by);
+  }
+
+  /** Runs fn for one network with nothing else of this tier changing that network meanwhile. */
+  private serialized<T>(n: ClusterNet, fn: () => Promise<T>): Promise<T> {
+    const run = n.lock.then(fn, fn);
+    n.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async report(n: ClusterNet, change: { add?: string[]; remove?: string[]; drop?: string[] } = {}) {
+    const args = ["blocks", "--config", n.conflist, "--json"];
+    for (const b of change.add ?? []) args.push("--add", b);
+    for (const b of change.remove ?? []) args.push("--remove", b);
+    for (const b of change.drop ?? []) args.push("--drop", b);
+    const r = await this.o.plugin.json<BlocksReport>(args);
+    n.last = r;
+    return r;
+  }
+
+  private discover(): void {
+    for (const c of findConfigs(this.o.confDir, this.o.ipamType).filter((f) => f.cluster)) {
+      const known = this.nets.get(c.network);
+      if (known) {
+        known.conflist = c.path;
+        continue;
+      }
+      this.nets.set(c.network, {
+        name: c.network,
+        conflist: c.path,
+        emptySince: new Map(),
+        returning: new Set(),
+        last: null,
+        ownedInEtcd: 0,
+        lock: Promise.resolve(),
+        published: "",
+        publishedAt: 0,
+        reconciledAt: 0,
+      });
+      this.o.log("info", "cluster network", { network: c.network, conflist: c.path });
+    }
+  }
+
+  async start(): Promise<void> {
+    this.discover();
+    await this.listen();
+    this.tasks.push(this.loop());
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.tasks);
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    // the liveness key goes at once rather than at the lease's end: this node is leaving, not dead
+    if (this.leaseId) await this.o.etcd.leaseRevoke(this.leaseId, { timeoutMs: 2000 }).catch(() => undefined);
+  }
+
+  // ---- the loop: liveness, reconcile, headroom, returns, usage ----
+
+  private async loop(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      this.discover();
+      try {
+        await this.liveness();
+      } catch (e) {
+        this.etcdError("liveness", e);
+      }
+      for (const n of this.nets.values()) {
+        if (this.abort.signal.aborted) break;
+        await this.serialized(n, () => this.pass(n)).catch((e: Error) =>
+          e instanceof EtcdError
+            ? this.etcdError(`reconcile ${n.name}`, e)
+            : this.o.log("error", "cluster pass", { network: n.name, error: e.message }),
+        );
+      }
+      await this.sleep(this.o.intervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    const signal = this.abort.signal;
+    return new Promise((resolvePromise) => {
+      if (signal.aborted) return resolvePromise();
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        resolvePromise();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  private lastEtcdError = "";
+
+  private etcdError(what: string, e: unknown): void {
+    this.stats.etcdErrors++;
+    this.lastEtcdError = (e as Error).message;
+    this.o.log("warn", `etcd: ${what}`, { error: (e as Error).message });
+  }
+
+  /** This node's liveness lease, renewed; the node keys ride on it. */
+  private async liveness(): Promise<void> {
+    if (this.leaseId) {
+      const { ttl } = await this.o.etcd.leaseKeepAliveOnce(this.leaseId);
+      if (ttl > 0) return;
+      this.o.log("warn", "the liveness lease expired: taking a new one", { lease: this.leaseId });
+      this.leaseId = null;
+      for (const n of this.nets.values()) n.published = "";
+    }
+    this.leaseId = (await this.o.etcd.leaseGrant(this.o.nodeTtl)).id;
+  }
+
+  private async etcdBlocks(
+    n: ClusterNet,
+    timeoutMs?: number,
+  ): Promise<Map<string, { kv: KeyValue; value: BlockValue }>> {
+    const out = new Map<string, { kv: KeyValue; value: BlockValue }>();
+    const prefix = this.key(n.name, "blocks");
+    for (const kv of await this.o.etcd.range(prefix, { timeoutMs })) {
+      try {
+        out.set(kv.key.slice(prefix.length), { kv, value: JSON.parse(kv.value) as BlockValue });
+      } catch {
+        this.o.log("warn", "an etcd block key that is not ours to read", { key: kv.key });
+      }
+    }
+    return out;
+  }
+
+  /** One pass over a network (under its serialization): reconcile with etcd when due, then headroom and returns. */
+  private async pass(n: ClusterNet): Promise<void> {
+    let r = await this.report(n);
+    if (Date.now() - n.reconciledAt >= this.o.reconcileMs) {
+      r = await this.reconcile(n, r);
+      n.reconciledAt = Date.now();
+    }
+    // headroom: claim while a set has too few free addresses; return blocks empty for long, beyond the headroom
+    for (const s of r.rangeSets) {
+      const need = this.headroomOf(s);
+      if (BigInt(s.free) < BigInt(need)) {
+        await this.claimNew(n, s.index, null);
+        continue;
+      }
+      await this.returnIdle(n, s, need);
+    }
+    await this.publish(n);
+  }
+
+  /**
+   * 4. The file against etcd: this node's blocks in the owner index but not in the file are added back (a crash
+   * between claim and write); blocks in the file whose key another node holds are dropped from allocation at once,
+   * loudly; blocks in the file without a key are claimed again while leases are in them, dropped otherwise.
+   */
+  private async reconcile(n: ClusterNet, r: BlocksReport): Promise<BlocksReport> {
+    const ownersPrefix = this.key(n.name, "owners", `${this.o.node}/`);
+    const mine = new Set((await this.o.etcd.range(ownersPrefix)).map((kv) => kv.key.slice(ownersPrefix.length)));
+    const inFile = new Map(r.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o] as const)));
+    const add: string[] = [];
+    for (const cidr of mine) {
+      if (inFile.has(cidr)) continue;
+      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidr));
+      const value = kv && (JSON.parse(kv.value) as BlockValue);
+      if (!kv || !value || value.node !== this.o.node) continue; // an index key without its block: left alone
+      const block = `${value.set}:${cidr}`;
+      if (n.returning.has(block)) await this.finishReturn(n, block, kv);
+      else add.push(block);
+    }
+    const drop: string[] = [];
+    for (const [cidr, o] of inFile) {
+      if (mine.has(cidr)) continue;
+      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidr));
+      const owner = kv ? (JSON.parse(kv.value) as BlockValue).node : undefined;
+      if (owner === this.o.node) continue; // a claim that committed after the index was read
+      if (owner === undefined && o.used > 0 && (await this.createBlockKey(n, o.block))) continue;
+      drop.push(o.block);
+      this.bump(this.stats.dropped, n.name);
+      this.o.log("error", "a block in this node's file is not this node's in etcd: no longer allocated from", {
+        network: n.name,
+        block: o.block,
+        owner: owner ?? "(nobody)",
+        leasesInside: o.used,
+      });
+    }
+    n.ownedInEtcd = mine.size;
+    if (add.length === 0 && drop.length === 0) return r;
+    const after = await this.report(n, { add, drop });
+    for (const b of after.added) {
+      this.bump(this.stats.recovered, n.name);
+      this.o.log("warn", "recovered a block owned in etcd but missing from the file", { network: n.name, block: b });
+    }
+    return after;
+  }
+
+  private headroomOf(s: SetReport): number {
+    if (this.o.headroom !== null) return this.o.headroom;
+    const bits = s.family === 6 ? 128 : 32;
+    const size = Math.min(2 ** 20, 2 ** (bits - (s.ranges[0]?.blockSize ?? bits)));
+    return Math.max(1, Math.floor(size / 2));
+  }
+
+  private async returnIdle(n: ClusterNet, s: SetReport, need: number): Promise<void> {
+    const now = Date.now();
+    let free = BigInt(s.free);
+    for (const o of s.owned) {
+      if (o.used > 0) {
+        n.emptySince.delete(o.block);
+        continue;
+      }
+      const since = n.emptySince.get(o.block) ?? now;
+      n.emptySince.set(o.block, since);
+      if (now - since < this.o.idleMs || free - BigInt(o.free) < BigInt(need)) continue;
+      // 3. out of the file first, under the lock, only while empty; then the etcd key
+      const r = await this.report(n, { remove: [o.block] });
+      if (!r.removed.includes(o.block)) continue; // a lease came in meanwhile: it stays
+      n.emptySince.delete(o.block);
+      free -= BigInt(o.free);
+      n.returning.add(o.block);
+      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidrOfBlock(o.block)));
+      if (kv) await this.finishReturn(n, o.block, kv);
+      else n.returning.delete(o.block);
+    }
+  }
+
+  /** Deletes the key of a block already out of the file, if it is still this node's. */
+  private async finishReturn(n: ClusterNet, block: string, kv: KeyValue): Promise<void> {
+    const t = await this.o.etcd.txn({
+      compare: [{ key: kv.key, modRevision: kv.modRevision }],
+      success: [{ delete: kv.key }, { delete: this.ownerKey(n.name, this.o.node, cidrOfBlock(block)) }],
+    });
+    n.returning.delete(block);
+    if (t.succeeded) {
+      this.bump(this.stats.returned, n.name);
+      this.o.log("info", "returned an empty block to the pool", { network: n.name, block });
+    }
+  }
+
+  /** Takes a block's key for this node if nobody has it; true when this node owns it now. */
+  private async createBlockKey(n: ClusterNet, block: string, timeoutMs?: number): Promise<boolean> {
+    const key = this.key(n.name, "blocks", cidrOfBlock(block));
+    const value: BlockValue = { node: this.o.node, set: setOfBlock(block), claimed: Date.now() };
+    try {
+      const t = await this.o.etcd.txn(
+        {
+          compare: [{ key, createRevision: 0 }],
+          success: [
+            { put: key, value: JSON.stringify(value) },
+            { put: this.ownerKey(n.name, this.o.node, cidrOfBlock(block)), value: "" },
+          ],
+        },
+        { timeoutMs },
+      );
+      return t.succeeded;
+    } catch (e) {
+      // a lost answer: the write may have committed; etcd says whose it is now
+      if (e instanceof EtcdError && e.indeterminate) {
+        const kv = await this.o.etcd.get(key, { timeoutMs });
+        return kv !== undefined && (JSON.parse(kv.value) as BlockValue).node === this.o.node;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Claims a block of set `set` (the one holding `ip` when given) and, once etcd committed it, puts it in the
+   * file. Candidates start at a random block, so that nodes claiming at once rarely want the same one.
+   */
+  private async claimNew(n: ClusterNet, set: number, ip: Addr | null, timeoutMs?: number): Promise<AgentAnswer> {
+    const started = performance.now();
+    // what is left of the caller's time, for each etcd call (the plugin waits for the answer no longer)
+    const left = () => (timeoutMs === undefined ? undefined : Math.max(100, timeoutMs - (performance.now() - started)));
+    const finish = (result: string, a: AgentAnswer): AgentAnswer => {
+      this.bump(this.stats.claims, `${n.name}\u0000${result}`);
+      if (result === "ok") {
+        const s = (performance.now() - started) / 1000;
+        const buckets = this.stats.claimBuckets.get(n.name) ?? CLAIM_BUCKETS.map(() => 0);
+        const i = CLAIM_BUCKETS.findIndex((b) => s <= b);
+        if (i >= 0) buckets[i]!++;
+        this.stats.claimBuckets.set(n.name, buckets);
+        this.bump(this.stats.claimSum, n.name, s);
+        this.bump(this.stats.claims, `${n.name}\u0000count`);
+      }
+      return a;
+    };
+    const r = n.last ?? (await this.report(n));
+    const s = r.rangeSets[set];
+    if (!s) return finish("error", { ok: false, reason: "bad-request", msg: `no range set ${set} in ${n.name}` });
+    const ranges: Range[] = s.ranges.map(
+      (x) => ({ rangeStart: parseIP(x.start)!, rangeEnd: parseIP(x.end)!, blockSize: x.blockSize }) as unknown as Range,
+    );
+    const own = async (c: string): Promise<AgentAnswer> => {
+      const block = `${set}:${c}`;
+      // 2. etcd committed: now the file
+      if (process.env.LOCAL_IPAM_AGENT_FAULT === "kill:after-claim") process.kill(process.pid, "SIGKILL");
+      await this.report(n, { add: [block] });
+      this.o.log("info", "claimed a block", { network: n.name, block, ms: Math.round(performance.now() - started) });
+      return finish("ok", { ok: true, block });
+    };
+    const unavailable = (e: unknown) => {
+      this.etcdError(`claim in ${n.name}`, e);
+      return finish("error", { ok: false, reason: "unavailable", msg: `etcd: ${(e as Error).message}` });
+    };
+    const counts = ranges.map((x) => blockCount(x));
+    const total = counts.reduce((a, b) => a + b, 0n);
+    const nth = (k: bigint) => {
+      let j = 0;
+      while (k >= counts[j]!) k -= counts[j++]!;
+      return formatCIDR(blockAt(ranges[j]!, k));
+    };
+    try {
+      if (ip) {
+        // the block holding a requested address: this one or none
+        const r0 = ranges.find((x) => x.rangeStart.v6 === ip.v6 && ip.n >= x.rangeStart.n && ip.n <= x.rangeEnd.n);
+        if (!r0)
+          return finish("error", { ok: false, reason: "bad-request", msg: "the address is in no range of the set" });
+        const c = formatCIDR({ ip: networkOf(ip, r0.blockSize!), prefix: r0.blockSize!, maskBits: ip.v6 ? 128 : 32 });
+        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
+        const kv = await this.o.etcd.get(this.key(n.name, "blocks", c), { timeoutMs: left() });
+        const owner = kv ? (JSON.parse(kv.value) as BlockValue).node : undefined;
+        if (owner === this.o.node) return own(c);
+        return finish("taken", { ok: false, reason: "taken", msg: `block ${c} is node ${owner ?? "?"}'s` });
+      }
+      // a few blocks at random first, without reading the pool: in a pool with room the first one is free
+      for (let i = 0; i < 3; i++) {
+        const c = nth(randomBelow(total));
+        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
+      }
+      // a crowded pool: read which blocks are taken and try the free ones, from a random place, in order
+      const taken = await this.etcdBlocks(n, left());
+      const candidates: string[] = [];
+      let k = randomBelow(total);
+      for (let probes = 0n; probes < total && probes < 100_000n && candidates.length < 64; probes++) {
+        const c = nth(k);
+        if (!taken.has(c) && !candidates.includes(c)) candidates.push(c);
+        k = (k + 1n) % total;
+      }
+      if (candidates.length === 0)
+        return finish("full", { ok: false, reason: "full", msg: `no free block in ${n.name}` });
+      for (const c of candidates) {
+        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
+        this.bump(this.stats.claims, `${n.name}\u0000lost`); // another node was quicker: the next candidate
+      }
+    } catch (e) {
+      if (e instanceof EtcdError) return unavailable(e);
+      throw e;
+    }
+    return finish("full", { ok: false, reason: "full", msg: `every free block of ${n.name} was taken meanwhile` });
+  }
+
+  /** Publishes this node's use of its blocks on its liveness key (for `local-ipam pool`), when it changed. */
+  private async publish(n: ClusterNet): Promise<void> {
+    if (!this.leaseId || !n.last) return;
+    const used = Object.fromEntries(
+      n.last.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o.used])),
+    );
+    const text = JSON.stringify({ used });
+    // a node's use changes with every pod: published at most once a minute (etcd writes are the cluster's cost)
+    if (text === n.published || (n.published !== "" && Date.now() - n.publishedAt < PUBLISH_MS)) return;
+    await this.o.etcd.put(this.key(n.name, "nodes", this.o.node), JSON.stringify({ used, at: Date.now() }), {
+      lease: this.leaseId,
+    });
+    n.published = text;
+    n.publishedAt = Date.now();
+  }
+
+  // ---- the socket: the plugin asks for blocks, the CLI for views ----
+
+  private async listen(): Promise<void> {
+    const path = this.o.socketPath;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    try {
+      if (lstatSync(path).isSocket()) rmSync(path); // a previous agent's; anything else is left for the error
+    } catch {
+      // none
+    }
+    const server = net.createServer((s) => this.connection(s));
+    await new Promise<void>((resolvePromise, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolvePromise());
+    });
+    chmodSync(path, 0o600);
+    this.server = server;
+  }
+
+  private connection(s: net.Socket): void {
+    let buf = "";
+    s.setEncoding("utf8");
+    s.on("error", () => undefined);
+    s.on("data", (d: string) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) {
+        if (buf.length > 64 << 10) s.destroy();
+        return;
+      }
+      s.removeAllListeners("data");
+      let req: Record<string, unknown>;
+      try {
+        req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+      } catch {
+        s.end(`${JSON.stringify({ ok: false, reason: "bad-request", msg: "not JSON" })}\n`);
+        return;
+      }
+      this.handle(req).then(
+        (a) => s.end(`${JSON.stringify(a)}\n`),
+        (e: Error) => s.end(`${JSON.stringify({ ok: false, reason: "unavailable", msg: e.message })}\n`),
+      );
+    });
+  }
+
+  private async handle(req: Record<string, unknown>): Promise<AgentAnswer> {
+    this.discover();
+    const n = typeof req.network === "string" ? this.nets.get(req.network) : undefined;
+    switch (req.op) {
+      case "ping":
+        return { ok: true, node: this.o.node, networks: [...this.nets.keys()] };
+      case "claim": {
+        if (!n) return { ok: false, reason: "unknown", msg: `${String(req.network)} is not a cluster network here` };
+        const set = Number(req.set);
+        const ip = typeof req.ip === "string" ? parseIP(req.ip) : null;
+        // answer before the plugin stops waiting: its time left, less a margin for the answer's way back
+        const arrived = performance.now();
+        const timeoutMs = typeof req.timeoutMs === "number" ? Math.max(100, req.timeoutMs - 300) : undefined;
+        const work = this.serialized(n, async () => {
+          // another request's claim may have served this one meanwhile
+          const r = await this.report(n);
+          const s = r.rangeSets[set];
+          if (s && !ip && BigInt(s.free) > 0n) return { ok: true, served: "already" };
+          if (s && ip && s.owned.some((o) => inCidr(ip, cidrOfBlock(o.block)))) return { ok: true, served: "already" };
+          const spent = performance.now() - arrived;
+          return this.claimNew(n, set, ip, timeoutMs === undefined ? undefined : Math.max(100, timeoutMs - spent));
+        });
+        if (timeoutMs === undefined) return work;
+        // queued behind a pass that waits on etcd: answer in time all the same
+        return Promise.race([
+          work,
+          new Promise<AgentAnswer>((resolve) =>
+            setTimeout(
+              () =>
+                resolve({
+                  ok: false,
+                  reason: "unavailable",
+                  msg: `etcd: no claim got through in time (last etcd error: ${this.lastEtcdError || "none"})`,
+                }),
+              timeoutMs,
+            ).unref(),
+          ),
+        ]);
+      }
+      case "pool":
+        return this.pool(n, typeof req.network === "string" ? req.network : undefined);
+      case "release-node":
+        return this.releaseNode(String(req.node ?? ""), req.force === true, n);
+      default:
+        return { ok: false, reason: "bad-request", msg: `unknown op ${JSON.stringify(req.op)}` };
+    }
+  }
+
+  /** The operator's view of a network (or all): blocks, their owners and use, free blocks, nodes. */
+  private async pool(only: ClusterNet | undefined, name?: string): Promise<AgentAnswer> {
+    if (name !== undefined && !only)
+      return { ok: false, reason: "unknown", msg: `${name} is not a cluster network here` };
+    const networks = [];
+    for (const n of only ? [only] : this.nets.values()) {
+      const r = n.last ?? (await this.report(n));
+      const blocks = await this.etcdBlocks(n);
+      const nodes = await this.o.etcd.range(this.key(n.name, "nodes"));
+      const used = new Map<string, Record<string, number>>();
+      for (const kv of nodes) {
+        try {
+          used.set(
+            kv.key.slice(this.key(n.name, "nodes").length),
+            (JSON.parse(kv.value) as { used: Record<string, number> }).used,
+          );
+        } catch {
+          // not ours
+        }
+      }
+      const total = r.rangeSets.reduce((a, s) => a + s.ranges.reduce((b, x) => b + BigInt(x.blocks), 0n), 0n);
+      networks.push({
+        network: n.name,
+        blockSizes: r.rangeSets.map((s) => s.ranges.map((x) => x.blockSize)),
+        blocks: [...blocks].map(([cidr, { value }]) => ({
+          block: cidr,
+          set: value.set,
+          node: value.node,
+          nodeAlive: used.has(value.node),
+          used: used.get(value.node)?.[cidr] ?? null,
+          claimed: new Date(value.claimed).toISOString(),
+        })),
+        totalBlocks: String(total),
+        freeBlocks: String(total - BigInt(blocks.size)),
+        nodes: [...used.keys()],
+      });
+    }
+    return { ok: true, networks };
+  }
+
+  /** Returns a dead node's blocks to the pool; refused while its liveness key exists, unless forced. */
+  private async releaseNode(node: string, force: boolean, only: ClusterNet | undefined): Promise<AgentAnswer> {
+    if (!node) return { ok: false, reason: "bad-request", msg: "no node named" };
+    const released: string[] = [];
+    for (const n of only ? [only] : this.nets.values()) {
+      const alive = await this.o.etcd.get(this.key(n.name, "nodes", node));
+      if (alive && !force)
+        return {
+          ok: false,
+          reason: "refused",
+          msg: `node ${node} is alive in ${n.name} (its agent renews its liveness key): stop it first, or --force`,
+        };
+      for (const [cidr, { kv, value }] of await this.etcdBlocks(n)) {
+        if (value.node !== node) continue;
+        const t = await this.o.etcd.txn({
+          compare: [{ key: kv.key, modRevision: kv.modRevision }],
+          success: [{ delete: kv.key }, { delete: this.ownerKey(n.name, node, cidr) }],
+        });
+        if (t.succeeded) released.push(`${n.name} ${cidr}`);
+      }
+    }
+    this.o.log("warn", "released a node's blocks", { node, force, blocks: released.length });
+    return { ok: true, released };
+  }
+
+  // ---- metrics ----
+
+  families(): Family[] {
+    const per = (m: Map<string, number>) => [...m].map(([network, value]) => ({ labels: { network }, value }));
+    const claims = [...this.stats.claims]
+      .filter(([k]) => !k.endsWith("\u0000count"))
+      .map(([k, value]) => {
+        const [network, result] = k.split("\u0000");
+        return { labels: { network: network!, result: result! }, value };
+      });
+    return [
+      {
+        name: "local_ipam_cluster_blocks",
+        help: "This node's blocks of a cluster network: in its blocks file (allocating) and in etcd (owned, at the last reconcile); local-ipam pool counts the pool's free blocks.",
+        type: "gauge",
+        samples: [...this.nets.values()].flatMap((n) => [
+          {
+            labels: { network: n.name, state: "allocating" },
+            value: n.last?.rangeSets.reduce((a, s) => a + s.owned.length, 0) ?? 0,
+          },
+          { labels: { network: n.name, state: "owned" }, value: n.ownedInEtcd },
+        ]),
+      },
+      {
+        name: "local_ipam_cluster_claims_total",
+        help: "Block claims by result: ok, lost (another node was quicker; the next candidate was tried), full, taken, error.",
+        type: "counter",
+        samples: claims,
+      },
+      {
+        name: "local_ipam_cluster_claim_seconds",
+        help: "Time from a claim's start to its block being in this node's file.",
+        type: "histogram",
+        samples: [...this.stats.claimBuckets].flatMap(([network, counts]) =>
+          histogramSamples({ network }, CLAIM_BUCKETS, counts, this.stats.claimSum.get(network) ?? 0),
+        ),
+      },
+      {
+        name: "local_ipam_cluster_etcd_errors_total",
+        help: "etcd calls that failed (unreachable, timed out, refused).",
+        type: "counter",
+        samples: [{ labels: {}, value: this.stats.etcdErrors }],
+      },
+      {
+        name: "local_ipam_cluster_blocks_returned_total",
+        help: "Empty blocks returned to the pool after the idle time.",
+        type: "counter",
+        samples: per(this.stats.returned),
+      },
+      {
+        name: "local_ipam_cluster_blocks_recovered_total",
+        help: "Blocks owned in etcd but missing from this node's file, added back (a crash between claim and write).",
+        type: "counter",
+        samples: per(this.stats.recovered),
+      },
+      {
+        name: "local_ipam_cluster_blocks_dropped_total",
+        help: "Blocks in this node's file that etcd gave to another node (a forced release-node), no longer allocated from.",
+        type: "counter",
+        samples: per(this.stats.dropped),
+      },
+    ];
+  }
+}
+
+function inCidr(ip: Addr, cidrText: string): boolean {
+  const c = parseCIDR(cidrText);
+  return !!c && c.ip.v6 === ip.v6 && inSubnet(ip, c.ip, c.prefix) && ip.n <= broadcastOf(c.ip, c.prefix).n;
+}
+
+/** A uniform random BigInt in [0, n). */
+function randomBelow(n: bigint): bigint {
+  if (n <= 1n) return 0n;
+  const bytes = new Uint8Array(Math.ceil(n.toString(16).length / 2) + 8);
+  crypto.getRandomValues(bytes);
+  let x = 0n;
+  for (const b of bytes) x = (x << 8n) | BigInt(b);
+  return x % n;
+}
