@@ -1,0 +1,387 @@
+// Cluster pools on a real etcd (3 members, TLS with client certificates, started here on free ports): three nodes
+// on this machine, each a node agent, a conf dir and a data dir, allocating from one address space. The load test
+// and every fault the design names: the leader killed mid-run, quorum lost, the agent SIGKILLed between its etcd
+// claim and its blocks file, blocks returned while ADDs race, the agent down, a dead node's blocks released.
+// Every test checks the one thing that matters: no address is ever held by two containers at once, across nodes.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../test/agent-process.js";
+import { LOCAL_IPAM, type Outcome, removeDir, run, tempDir } from "../test/helpers.js";
+import { ClusterNode, type NetSpec } from "./cluster/nodes.js";
+import { EtcdCluster } from "./etcd/harness.js";
+
+let etcd: EtcdCluster;
+let dir: string;
+let nodes: ClusterNode[];
+const stops: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  dir = tempDir("local-ipam-cluster-");
+  etcd = await EtcdCluster.start({ members: 3, tls: true });
+  nodes = ["node-a", "node-b", "node-c"].map((n) => new ClusterNode(n, join(dir, n)));
+  for (const n of nodes) await n.startAgent(etcd, stops);
+}, 120_000);
+afterAll(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+  await etcd?.stop();
+  removeDir(dir);
+});
+
+let netCount = 0;
+/** container IDs, unique across every churn of the run */
+let next = 0;
+/** A fresh cluster network on every node (the agents find it): a /22 in blocks of 16 unless said otherwise. */
+function network(
+  ranges: object[][] = [[{ subnet: `10.${200 + netCount}.0.0/22`, blockSize: 28 }]],
+  more: Partial<NetSpec> = {},
+) {
+  const net: NetSpec = { name: `cn${netCount++}`, ranges, ...more };
+  for (const n of nodes) n.addNetwork(net);
+  return net;
+}
+
+/** etcd's view: block CIDR -> owner. */
+function owners(net: NetSpec): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = etcd.etcdctl(["get", "--prefix", `/local-ipam/${net.name}/blocks/`]);
+  const lines = text.split("\n").filter(Boolean);
+  for (let i = 0; i + 1 < lines.length; i += 2)
+    out.set(lines[i]!.slice(`/local-ipam/${net.name}/blocks/`.length), JSON.parse(lines[i + 1]!).node);
+  return out;
+}
+
+const ipNum = (ip: string) => ip.split(".").reduce((n, x) => n * 256 + Number(x), 0);
+const inCidr = (ip: string, cidr: string) => {
+  const [base, bits] = cidr.split("/");
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipNum(ip) / size) === Math.floor(ipNum(base!) / size);
+};
+
+/**
+ * At rest: no address leased on two nodes; every lease inside its node's blocks; each node's file is what etcd says
+ * it owns. An agent may still be claiming for its headroom: the files and etcd are compared until they agree.
+ */
+async function expectConsistent(net: NetSpec): Promise<void> {
+  const fileOf = (n: ClusterNode) =>
+    n
+      .blocks(net)
+      .map((b) => b.block.slice(b.block.indexOf(":") + 1))
+      .sort();
+  const etcdOf = (byEtcd: Map<string, string>, n: ClusterNode) =>
+    [...byEtcd]
+      .filter(([, owner]) => owner === n.name)
+      .map(([b]) => b)
+      .sort();
+  await until(
+    "the files and etcd to agree",
+    () => {
+      const files = nodes.map(fileOf);
+      const byEtcd = owners(net);
+      return nodes.every((n, i) => files[i]!.join() === etcdOf(byEtcd, n).join());
+    },
+    15_000,
+  ).catch(() => undefined); // the assertions below show what differs
+  const byEtcd = owners(net);
+  const seen = new Map<string, string>();
+  for (const n of nodes) {
+    const blocks = fileOf(n);
+    expect(blocks, `${n.name}'s file`).toEqual(etcdOf(byEtcd, n));
+    for (const ip of n.leases(net)) {
+      expect(seen.get(ip), `${ip} leased on ${seen.get(ip)} and ${n.name}`).toBeUndefined();
+      seen.set(ip, n.name);
+      expect(
+        blocks.some((b) => inCidr(ip, b)),
+        `${ip} on ${n.name} outside its blocks ${blocks}`,
+      ).toBe(true);
+    }
+  }
+}
+
+interface Churn {
+  adds: number;
+  dels: number;
+  failures: Outcome[];
+  /** an address handed out while another container, on any node, held it */
+  duplicates: string[];
+  latencies: number[];
+}
+
+/**
+ * `workers` parallel workers per node, `ops` ADDs and DELs in all: each worker adds containers and deletes a random
+ * one of its own once it holds `hold`. Every ADD's address is checked against what is held across the cluster.
+ */
+async function churn(
+  net: NetSpec,
+  ops: number,
+  workers = 8,
+  hold = 10,
+  onOp?: (done: number) => Promise<void>,
+  drain = false,
+) {
+  const held = new Map<string, { node: string; id: string; releasing: boolean }>();
+  const c: Churn = { adds: 0, dels: 0, failures: [], duplicates: [], latencies: [] };
+  let started = 0;
+
+  const worker = async (node: ClusterNode, w: number) => {
+    const mine: { id: string; ip: string }[] = [];
+    while (started < ops) {
+      started++;
+      if (onOp) await onOp(started);
+      if (mine.length < hold || (mine.length < 2 * hold && Math.random() < 0.5)) {
+        const id = `${node.name}-${w}-${next++}`;
+        const t0 = performance.now();
+        const o = await node.add(net, id);
+        c.latencies.push(performance.now() - t0);
+        c.adds++;
+        if (o.status !== 0) {
+          c.failures.push(o);
+          continue;
+        }
+        const ip = o.json.ips[0].address.split("/")[0] as string;
+        const other = held.get(ip);
+        if (other && !other.releasing) c.duplicates.push(`${ip}: ${other.node}/${other.id} and ${node.name}/${id}`);
+        held.set(ip, { node: node.name, id, releasing: false });
+        mine.push({ id, ip });
+      } else {
+        const [gone] = mine.splice(Math.floor(Math.random() * mine.length), 1);
+        const h = held.get(gone!.ip);
+        if (h?.id === gone!.id) h.releasing = true;
+        const o = await node.del(net, gone!.id);
+        c.dels++;
+        if (o.status !== 0) c.failures.push(o);
+        if (held.get(gone!.ip)?.id === gone!.id) held.delete(gone!.ip);
+      }
+    }
+    // drain: every container of this worker deleted at the end
+    for (const gone of drain ? mine.splice(0) : []) {
+      const h = held.get(gone.ip);
+      if (h?.id === gone.id) h.releasing = true;
+      const o = await node.del(net, gone.id);
+      c.dels++;
+      if (o.status !== 0) c.failures.push(o);
+      if (held.get(gone.ip)?.id === gone.id) held.delete(gone.ip);
+    }
+  };
+  await Promise.all(nodes.flatMap((n) => Array.from({ length: workers }, (_, w) => worker(n, w))));
+  return c;
+}
+
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!;
+
+describe("cluster pools on etcd", () => {
+  afterEach(async () => {
+    // every member back, and every agent running with the default flags, whatever the test did
+    for (let i = 0; i < 3; i++) if (!etcd.alive(i)) await etcd.restart(i);
+    for (const n of nodes) {
+      if (n.agent && n.agent.child.exitCode === null && n.agent.child.signalCode === null && !n.custom) continue;
+      await n.agent?.stop();
+      n.custom = false;
+      await n.startAgent(etcd, stops);
+    }
+  });
+
+  it("each node claims a block at once; an ADD gets an address inside a block etcd says is its node's", async () => {
+    const net = network();
+    await until("a block on every node", () => nodes.every((n) => n.blocks(net).length > 0));
+    for (const n of nodes) {
+      const o = await n.add(net, `${n.name}-first`);
+      expect(o.status, o.stdout).toBe(0);
+      const ip = o.json.ips[0].address.split("/")[0];
+      const block = [...owners(net)].find(([b]) => inCidr(ip, b));
+      expect(block?.[1]).toBe(n.name);
+    }
+    await expectConsistent(net);
+    const pool = JSON.parse(poolView(nodes[0]!, net)) as {
+      networks: { blocks: { node: string }[]; freeBlocks: string; totalBlocks: string }[];
+    };
+    expect(pool.networks[0]!.totalBlocks).toBe("64");
+    expect(new Set(pool.networks[0]!.blocks.map((b) => b.node))).toEqual(new Set(["node-a", "node-b", "node-c"]));
+  });
+
+  it("load: 3 nodes x 8 workers, 3,000 ADD/DEL on blocks smaller than the load needs: no address held twice", async () => {
+    const net = network();
+    const c = await churn(net, 3000, 8, 10);
+    console.log(
+      `cluster load: ${c.adds} ADDs, ${c.dels} DELs, ${c.failures.length} failures, ${c.duplicates.length} duplicates; ` +
+        `ADD p50 ${percentile(c.latencies, 0.5).toFixed(1)} ms, p99 ${percentile(c.latencies, 0.99).toFixed(1)} ms; ` +
+        `blocks claimed: ${owners(net).size}`,
+    );
+    expect(c.duplicates).toEqual([]);
+    expect(c.failures.map((f) => f.json?.msg)).toEqual([]);
+    expect(owners(net).size).toBeGreaterThan(3); // more than one block per node was needed
+    await expectConsistent(net);
+  });
+
+  it("the etcd leader killed mid-run: no duplicate, failures only code 11 with a clear message, claims go on", async () => {
+    const net = network();
+    let killedAt = 0;
+    const c = await churn(net, 1500, 8, 10, async (done) => {
+      if (killedAt === 0 && done >= 400) {
+        killedAt = done;
+        await etcd.kill(await etcd.leader());
+      }
+    });
+    const blocksAfterKill = owners(net).size;
+    console.log(
+      `leader killed after ${killedAt} of 1500 operations: ${c.failures.length} failures, ${c.duplicates.length} duplicates, ${blocksAfterKill} blocks`,
+    );
+    expect(c.duplicates).toEqual([]);
+    for (const f of c.failures) {
+      expect(f.json.code, f.stdout).toBe(11);
+      expect(f.json.msg).toMatch(
+        /^failed to allocate for range 0: cluster network cn\d+: no free address in this node's blocks, and no block could be claimed: etcd: /,
+      );
+    }
+    // a leader again (two members elect one): claims work, whoever leads
+    const more = await churn(net, 600, 8, 5);
+    expect(more.duplicates).toEqual([]);
+    expect(more.failures.map((f) => f.json?.msg ?? f.stdout)).toEqual([]);
+    expect(owners(net).size).toBeGreaterThan(blocksAfterKill);
+    await expectConsistent(net);
+  });
+
+  it("quorum lost: ADDs from owned blocks keep working; one that needs a claim fails with code 11 in bounded time", async () => {
+    const net = network([[{ subnet: `10.${200 + netCount}.0.0/24`, blockSize: 28 }]], { claimTimeout: "3s" });
+    const n = nodes[0]!;
+    await until("node-a's headroom", () => n.blocks(net).reduce((a, b) => a + Number(b.free), 0) >= 8);
+    await etcd.kill(1);
+    await etcd.kill(2);
+    const free = n.blocks(net).reduce((a, b) => a + Number(b.free), 0);
+    for (let i = 0; i < free; i++) {
+      const o = await n.add(net, `owned-${i}`);
+      expect(o.status, o.stdout).toBe(0);
+    }
+    const t0 = performance.now();
+    const o = await n.add(net, "needs-a-claim");
+    const took = performance.now() - t0;
+    console.log(`quorum lost: ${free} ADDs from owned blocks, then a claim failed in ${took.toFixed(0)} ms`);
+    expect(o.json.code).toBe(11);
+    expect(o.json.msg).toMatch(/no block could be claimed: etcd: /);
+    expect(took).toBeLessThan(3000 + 5000); // the claim timeout, and room for a slow machine
+    await etcd.restart(1);
+    await etcd.restart(2);
+    const again = await n.add(net, "after-quorum");
+    expect(again.status, again.stdout).toBe(0);
+    await expectConsistent(net);
+  });
+
+  it("the agent SIGKILLed between its etcd claim and its blocks file: on restart the block is recovered, none lost or doubled", async () => {
+    const n = nodes[2]!;
+    expect(await n.agent!.stop()).toBe(0);
+    const net = network();
+    await n.startAgent(etcd, stops, [], { LOCAL_IPAM_AGENT_FAULT: "kill:after-claim" }).catch(() => undefined);
+    await n.agent!.exit;
+    expect(n.agent!.child.signalCode).toBe("SIGKILL");
+    const claimed = [...owners(net)].filter(([, owner]) => owner === n.name).map(([b]) => b);
+    expect(claimed).toHaveLength(1);
+    expect(n.blocks(net)).toEqual([]); // claimed in etcd, never written
+    await n.startAgent(etcd, stops);
+    await until("the block back in the file", () => n.blocks(net).length > 0);
+    expect(n.blocks(net).map((b) => b.block.slice(2))).toEqual(claimed);
+    expect(await n.agent!.metric("local_ipam_cluster_blocks_recovered_total", { network: net.name })).toBe(1);
+    expect([...owners(net)].filter(([, owner]) => owner === n.name).map(([b]) => b)).toEqual(claimed);
+    expect((await n.add(net, "after-recovery")).status).toBe(0);
+    await expectConsistent(net);
+  });
+
+  it("blocks returned while ADDs race for them: never an address handed out twice, from a returned block or any", async () => {
+    // agents that return a block as soon as it is empty, while the others keep 2 free addresses
+    for (const n of nodes) {
+      await n.agent!.stop();
+      n.custom = true;
+      await n.startAgent(etcd, stops, ["--block-idle", "1ms", "--headroom", "2"]);
+    }
+    const net = network([[{ subnet: `10.${200 + netCount}.0.0/24`, blockSize: 29 }]]);
+    // many addresses held, then one per node at a walking pace: blocks empty out and go back while every node
+    // goes on adding and deleting in them (the pace only spreads the work out; nothing waits on it)
+    const high = await churn(net, 1200, 4, 6, undefined, true);
+    const low = await churn(net, 600, 1, 1, () => new Promise((r) => setTimeout(r, 10)));
+    let returned = 0;
+    for (const n of nodes)
+      returned += await n.agent!.metric("local_ipam_cluster_blocks_returned_total", { network: net.name });
+    const failures = [...high.failures, ...low.failures];
+    console.log(
+      `returns racing ADDs: ${high.adds + low.adds} ADDs, ${high.dels + low.dels} DELs, ${returned} blocks returned, ${failures.length} failures`,
+    );
+    expect([...high.duplicates, ...low.duplicates]).toEqual([]);
+    expect(returned).toBeGreaterThan(0);
+    for (const f of failures) expect(f.json.code, f.stdout).toBe(11); // a small pool: a claim may find none free for a while
+    await expectConsistent(net);
+  });
+
+  it("the agent down: ADDs from owned blocks work; then the plugin says why; STATUS fails only then", async () => {
+    const net = network();
+    const n = nodes[1]!;
+    await until("node-b's headroom", () => n.blocks(net).reduce((a, b) => a + Number(b.free), 0) >= 8);
+    await n.agent!.stop();
+    const status = () => run(LOCAL_IPAM, { command: "STATUS" }, { ...n.netconf(net), cniVersion: "1.1.0" });
+    expect(status().status).toBe(0);
+    const free = n.blocks(net).reduce((a, b) => a + Number(b.free), 0);
+    for (let i = 0; i < free; i++) expect((await n.add(net, `no-agent-${i}`)).status).toBe(0);
+    const o = await n.add(net, "one-too-many");
+    expect(o.json.code).toBe(11);
+    expect(o.json.msg).toMatch(
+      /the node agent at .*agent\.sock is not answering \(connect: (no such file or directory|connection refused)\)/,
+    );
+    const s = status();
+    expect([s.status, s.json.code]).toEqual([1, 50]);
+    expect(s.json.msg).toMatch(/^plugin not available: cluster network cn\d+: no free address/);
+    await n.startAgent(etcd, stops);
+    expect(status().status).toBe(0);
+    expect((await n.add(net, "agent-back")).status).toBe(0);
+    await expectConsistent(net);
+  });
+
+  it("release-node: refused while the node lives; after its agent stopped, its blocks return; back, it claims again what it uses", async () => {
+    const net = network();
+    const [a, , c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+    await until("blocks on every node", () => nodes.every((n) => n.blocks(net).length > 0));
+    const held = await c.add(net, "keeps-running");
+    const ip = held.json.ips[0].address.split("/")[0];
+    const release = (...args: string[]) =>
+      spawnSync(LOCAL_IPAM, ["release-node", ...args, "--socket", a.socket, "--network", net.name], {
+        encoding: "utf8",
+      });
+    const refused = release("node-c");
+    expect(refused.status).toBe(1);
+    expect(refused.stdout).toContain("node node-c is alive");
+    await c.agent!.stop(); // its liveness key goes with it
+    const done = release("node-c");
+    expect(done.status, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^released cn\d+ 10\./);
+    expect([...owners(net).values()]).not.toContain("node-c");
+    // back: the block with a running pod's address is claimed again, the empty ones are dropped
+    await c.startAgent(etcd, stops);
+    await until("node-c's file to match etcd", () => {
+      const mine = [...owners(net)]
+        .filter(([, o]) => o === "node-c")
+        .map(([b]) => b)
+        .sort();
+      return (
+        c
+          .blocks(net)
+          .map((b) => b.block.slice(2))
+          .sort()
+          .join() === mine.join() && mine.length > 0
+      );
+    });
+    expect([...owners(net)].find(([b]) => inCidr(ip, b))?.[1]).toBe("node-c");
+    await expectConsistent(net);
+    // forced, on a live node without leases here: its agent drops the blocks at once, loudly, and claims anew
+    const forced = release("node-a", "--force");
+    expect(forced.status, forced.stderr).toBe(0);
+    await until(
+      "node-a to drop",
+      async () => (await a.agent!.metric("local_ipam_cluster_blocks_dropped_total", { network: net.name })) > 0,
+    );
+    await until("node-a to claim again", () => a.blocks(net).length > 0);
+    await expectConsistent(net);
+  });
+});
+
+/** `local-ipam pool --json`, asked of node n's agent. */
+function poolView(n: ClusterNode, net: NetSpec): string {
+  return spawnSync(LOCAL_IPAM, ["pool", "--socket", n.socket, "--network", net.name, "--json"], { encoding: "utf8" })
+    .stdout;
+}
