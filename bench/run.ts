@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { timingDriver } from "./drive.js";
 
 const ROOT = resolve(__dirname, "..");
 const LI = join(ROOT, "dist", "local-ipam");
@@ -18,8 +19,6 @@ type P = keyof typeof PLUGINS;
 const QUICK = process.env.BENCH_QUICK === "1"; // fewer runs, for trying the harness
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const work = mkdtempSync("/tmp/local-ipam-bench-");
-const driver = join(work, "driver");
-execFileSync("gcc", ["-O2", "-o", driver, join(ROOT, "bench", "driver.c")]);
 
 const ENV = ["CNI_NETNS=/var/run/netns/bench", "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin"];
 const ip4 = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
@@ -58,16 +57,7 @@ interface Parallel {
   failed: number;
 }
 
-function drive(plan: string): (Series | Parallel)[] {
-  const file = join(work, "plan");
-  writeFileSync(file, plan);
-  const r = spawnSync(driver, [file], { encoding: "utf8", maxBuffer: 64 << 20, stdio: ["ignore", "pipe", "inherit"] });
-  if (r.status !== 0) throw new Error(`driver exited ${r.status}`);
-  return r.stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
-}
+const drive = timingDriver<Series | Parallel>(work);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
