@@ -35,28 +35,68 @@ export function ownsAddress(blocks: readonly Block[], set: number, ip: Addr): bo
   return blocks.some((b) => b.set === set && b.cidr.ip.v6 === ip.v6 && inSubnet(ip, b.cidr.ip, b.cidr.prefix));
 }
 
-/** One request to the node agent; a CniError (code 11) when it cannot be asked or gives no answer. */
-export function askAgent(
-  network: string,
+/** Why the agent gave no answer, and whether asking again may help (it is starting, or went away mid-answer). */
+interface NoAnswer {
+  why: string;
+  retry: boolean;
+}
+
+/** errnos of a socket nobody serves right now: a restarting agent's (gone, or its old socket file still there) */
+const NOBODY_THERE = new Set([2, 111, 104, 32]); // ENOENT, ECONNREFUSED, ECONNRESET, EPIPE
+
+function requestOnce(
   cluster: ClusterConfig,
   request: Record<string, unknown>,
   timeoutMs: number,
-): AgentAnswer {
+): AgentAnswer | NoAnswer {
   let text: string;
   try {
     text = platform().unixRequest(cluster.agentSocket, `${JSON.stringify(request)}\n`, Math.max(1, timeoutMs));
   } catch (e) {
-    if (e instanceof SysError)
-      throw E.agentUnreachable(network, cluster.agentSocket, `${e.syscall}: ${errnoText(e.errno)}`);
+    if (e instanceof SysError) return { why: `${e.syscall}: ${errnoText(e.errno)}`, retry: NOBODY_THERE.has(e.errno) };
     throw e;
   }
+  if (text === "") return { why: "it closed the connection without an answer", retry: true };
   try {
     const answer = JSON.parse(text) as AgentAnswer;
     if (typeof answer === "object" && answer !== null && typeof answer.ok === "boolean") return answer;
   } catch {
     // below
   }
-  throw E.agentUnreachable(network, cluster.agentSocket, `not an answer: ${JSON.stringify(text.slice(0, 200))}`);
+  return { why: `not an answer: ${JSON.stringify(text.slice(0, 200))}`, retry: false };
+}
+
+const isAnswer = (a: AgentAnswer | NoAnswer): a is AgentAnswer => "ok" in a;
+
+/** Between attempts to reach an agent that is not there (yet). */
+const RETRY_MS = 200;
+
+/**
+ * One request to the node agent; a CniError (code 11) when it cannot be asked or gives no answer. With `retry`,
+ * an agent that is not listening (restarting: a DaemonSet rollout, a crash) is asked again until `timeoutMs`.
+ */
+export function askAgent(
+  network: string,
+  cluster: ClusterConfig,
+  request: Record<string, unknown>,
+  timeoutMs: number,
+  retry = false,
+): AgentAnswer {
+  const p = platform();
+  const deadline = p.monotonicMs() + timeoutMs;
+  for (;;) {
+    const left = deadline - p.monotonicMs();
+    // a claim tells the agent how long the plugin waits: what is left of it
+    const got = requestOnce(
+      cluster,
+      "timeoutMs" in request ? { ...request, timeoutMs: Math.floor(left) } : request,
+      left,
+    );
+    if (isAnswer(got)) return got;
+    if (!retry || !got.retry || deadline - p.monotonicMs() < 2 * RETRY_MS)
+      throw E.agentUnreachable(network, cluster.agentSocket, got.why);
+    p.sleepMs(RETRY_MS);
+  }
 }
 
 /**
@@ -78,7 +118,7 @@ export function claimBlock(
     request.ip = formatIP(ip);
     request.block = formatIP(blockOf(range, ip).ip);
   }
-  const answer = askAgent(conf.name, cluster, request, timeoutMs);
+  const answer = askAgent(conf.name, cluster, request, timeoutMs, true);
   if (answer.ok) return;
   if (answer.reason === "full" || answer.reason === "taken") throw exhausted;
   throw E.claimFailed(conf.name, answer.msg ?? answer.reason ?? "the agent said no");

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_IPAM, type Outcome, removeDir, run, tempDir } from "../helpers.js";
+import { LOCAL_IPAM, type Outcome, removeDir, run, runAsync, tempDir } from "../helpers.js";
 
 let dir: string;
 let agent: ChildProcess | null;
@@ -63,8 +63,8 @@ function blocks(...change: string[]): any {
 
 /**
  * Starts a scripted agent on the socket. `answers` maps an op to what it does: "grant:SET:CIDR" writes that block
- * (as the real agent does once etcd committed) and says ok; "silent" never answers; anything else is sent as the
- * answer line. Every request is appended to requests.log.
+ * (as the real agent does once etcd committed) and says ok; "silent" never answers; "crash" exits without an
+ * answer; anything else is sent as the answer line. Every request is appended to requests.log.
  */
 async function startAgent(answers: Record<string, string>): Promise<void> {
   const confPath = writeConf(conf());
@@ -84,6 +84,7 @@ async function startAgent(answers: Record<string, string>): Promise<void> {
            fs.appendFileSync(log, got);
            const todo = script[JSON.parse(got).op] ?? '{"ok":false,"reason":"unknown"}';
            if (todo === "silent") return;
+           if (todo === "crash") { s.destroy(); process.exit(0); } // mid-request, its socket file left behind
            if (todo.startsWith("grant:")) {
              const r = spawnSync(bin, ["blocks", "--config", confPath, "--add", todo.slice(6)]);
              s.end(r.status === 0 ? '{"ok":true}\\n' : JSON.stringify({ ok: false, reason: "unavailable", msg: String(r.stderr) }) + "\\n");
@@ -131,10 +132,10 @@ describe("a cluster network, the plugin's side", () => {
     expect(existsSync(socket())).toBe(false); // nobody to ask, nothing asked
   });
 
-  it("with its blocks full and no agent: code 11 naming the socket and why, no lease left", () => {
+  it("with its blocks full and no agent until the claim timeout: code 11 naming the socket and why, no lease left", () => {
     blocks("--add", "0:10.77.0.8/30");
     for (const id of ["a", "b", "c", "d"]) expect(add(id).status).toBe(0);
-    const o = add("e");
+    const o = add("e", conf({ cluster: { agentSocket: socket(), claimTimeout: "500ms" } }));
     expect(o.status).toBe(1);
     expect((o.json as any).code).toBe(11);
     expect((o.json as any).msg).toContain(socket());
@@ -154,6 +155,25 @@ describe("a cluster network, the plugin's side", () => {
     expect(req.timeoutMs).toBeLessThanOrEqual(2000);
     expect(add("b").status).toBe(0);
     expect(requests()).toHaveLength(1); // the next ADD is served from the block, no second question
+  });
+
+  it("an agent that crashes while the ADD waits, and comes back: the ADD asks again and succeeds", async () => {
+    await startAgent({ claim: "crash" });
+    const first = agent!;
+    const pending = runAsync(
+      LOCAL_IPAM,
+      { command: "ADD", containerId: "a", ifname: "eth0" },
+      conf({ cluster: { agentSocket: socket(), claimTimeout: "60s" } }),
+    );
+    await new Promise((r) => first.once("exit", r)); // it had the request, and is gone
+    expect(existsSync(socket())).toBe(true); // a stale socket: connection refused until the next one listens
+    await startAgent({ claim: "grant:0:10.77.0.200/30" });
+    const o = await pending;
+    expect(o.status, o.stdout).toBe(0);
+    expect(addressOf(o)).toBe("10.77.0.200/24");
+    const [one, two] = requests();
+    expect([one.op, two.op]).toEqual(["claim", "claim"]);
+    expect(two.timeoutMs).toBeLessThan(one.timeoutMs); // the second is told what is left of the wait
   });
 
   it("a requested address in a block it does not own: asks for that block by name", async () => {
