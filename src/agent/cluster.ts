@@ -13,7 +13,7 @@ import * as net from "node:net";
 import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
 import { blockAt, blockCount } from "../cluster/blocks.js";
-import { type EtcdClient, EtcdError, type KeyValue } from "../cluster/etcd.js";
+import { type BlockRecord, type BlockRegistry, RegistryError } from "../cluster/registry.js";
 import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
 import { findConfigs } from "./conflists.js";
@@ -21,9 +21,8 @@ import type { PluginRunner } from "./plugin.js";
 
 interface ClusterOptions {
   node: string;
-  etcd: EtcdClient;
-  /** every key under it (default /local-ipam) */
-  prefix: string;
+  /** who owns which block, cluster-wide (etcd) */
+  registry: BlockRegistry;
   socketPath: string;
   confDir: string;
   ipamType: string;
@@ -34,8 +33,6 @@ interface ClusterOptions {
   headroom: number | null;
   /** return a block that has been empty this long, if the others keep the headroom */
   idleMs: number;
-  /** the liveness key's etcd lease, seconds */
-  nodeTtl: number;
   /** between reconciles with etcd (recovery, blocks given to others); the interval's passes need no etcd read */
   reconcileMs: number;
   log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -57,13 +54,6 @@ interface BlocksReport {
   removed: string[];
   refused: { block: string; leases: number }[];
   dropped: { block: string; leases: number }[];
-}
-
-/** What etcd holds for a block: its owner. */
-interface BlockValue {
-  node: string;
-  set: number;
-  claimed: number;
 }
 
 interface ClusterNet {
@@ -98,7 +88,6 @@ const setOfBlock = (name: string) => Number(name.slice(0, name.indexOf(":")));
 export class ClusterTier {
   private readonly nets = new Map<string, ClusterNet>();
   private server: net.Server | null = null;
-  private leaseId: string | null = null;
   private readonly abort = new AbortController();
   private tasks: Promise<void>[] = [];
   private readonly stats = {
@@ -112,15 +101,6 @@ export class ClusterTier {
   };
 
   constructor(private readonly o: ClusterOptions) {}
-
-  private key(network: string, kind: "blocks" | "nodes" | "owners", name = ""): string {
-    return `${this.o.prefix}/${network}/${kind}/${name}`;
-  }
-
-  /** The owner index: one key per block under its owner's name, so that a node reads its own blocks alone. */
-  private ownerKey(network: string, node: string, cidr: string): string {
-    return this.key(network, "owners", `${node}/${cidr}`);
-  }
 
   private bump(map: Map<string, number>, k: string, by = 1): void {
     map.set(k, (map.get(k) ?? 0) + by);
@@ -176,8 +156,8 @@ export class ClusterTier {
     this.abort.abort();
     await Promise.allSettled(this.tasks);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    // the liveness key goes at once rather than at the lease's end: this node is leaving, not dead
-    if (this.leaseId) await this.o.etcd.leaseRevoke(this.leaseId, { timeoutMs: 2000 }).catch(() => undefined);
+    // its liveness goes at once rather than at its TTL: this node is leaving, not dead
+    await this.o.registry.leave();
   }
 
   // ---- the loop: liveness, reconcile, headroom, returns, usage ----
@@ -193,7 +173,7 @@ export class ClusterTier {
       for (const n of this.nets.values()) {
         if (this.abort.signal.aborted) break;
         await this.serialized(n, () => this.pass(n)).catch((e: Error) =>
-          e instanceof EtcdError
+          e instanceof RegistryError
             ? this.etcdError(`reconcile ${n.name}`, e)
             : this.o.log("error", "cluster pass", { network: n.name, error: e.message }),
         );
@@ -224,33 +204,15 @@ export class ClusterTier {
     this.o.log("warn", `etcd: ${what}`, { error: (e as Error).message });
   }
 
-  /** This node's liveness lease, renewed; the node keys ride on it. */
+  /** This node's liveness, renewed; its published use rides on it. */
   private async liveness(): Promise<void> {
-    if (this.leaseId) {
-      const { ttl } = await this.o.etcd.leaseKeepAliveOnce(this.leaseId);
-      if (ttl > 0) return;
-      this.o.log("warn", "the liveness lease expired: taking a new one", { lease: this.leaseId });
-      this.leaseId = null;
-      for (const n of this.nets.values()) n.published = "";
-    }
-    this.leaseId = (await this.o.etcd.leaseGrant(this.o.nodeTtl)).id;
+    if (!(await this.o.registry.heartbeat())) return;
+    if (this.everAlive) this.o.log("warn", "this node's liveness had expired: made anew");
+    this.everAlive = true;
+    for (const n of this.nets.values()) n.published = "";
   }
 
-  private async etcdBlocks(
-    n: ClusterNet,
-    timeoutMs?: number,
-  ): Promise<Map<string, { kv: KeyValue; value: BlockValue }>> {
-    const out = new Map<string, { kv: KeyValue; value: BlockValue }>();
-    const prefix = this.key(n.name, "blocks");
-    for (const kv of await this.o.etcd.range(prefix, { timeoutMs })) {
-      try {
-        out.set(kv.key.slice(prefix.length), { kv, value: JSON.parse(kv.value) as BlockValue });
-      } catch {
-        this.o.log("warn", "an etcd block key that is not ours to read", { key: kv.key });
-      }
-    }
-    return out;
-  }
+  private everAlive = false;
 
   /** One pass over a network (under its serialization): reconcile with etcd when due, then headroom and returns. */
   private async pass(n: ClusterNet): Promise<void> {
@@ -277,26 +239,24 @@ export class ClusterTier {
    * loudly; blocks in the file without a key are claimed again while leases are in them, dropped otherwise.
    */
   private async reconcile(n: ClusterNet, r: BlocksReport): Promise<BlocksReport> {
-    const ownersPrefix = this.key(n.name, "owners", `${this.o.node}/`);
-    const mine = new Set((await this.o.etcd.range(ownersPrefix)).map((kv) => kv.key.slice(ownersPrefix.length)));
+    const reg = this.o.registry;
+    const mine = new Set(await reg.ownedBy(n.name, this.o.node));
     const inFile = new Map(r.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o] as const)));
     const add: string[] = [];
     for (const cidr of mine) {
       if (inFile.has(cidr)) continue;
-      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidr));
-      const value = kv && (JSON.parse(kv.value) as BlockValue);
-      if (!kv || !value || value.node !== this.o.node) continue; // an index key without its block: left alone
-      const block = `${value.set}:${cidr}`;
-      if (n.returning.has(block)) await this.finishReturn(n, block, kv);
+      const record = await reg.owner(n.name, cidr);
+      if (!record || record.node !== this.o.node) continue; // an index key without its block: left alone
+      const block = `${record.set}:${cidr}`;
+      if (n.returning.has(block)) await this.finishReturn(n, block, record);
       else add.push(block);
     }
     const drop: string[] = [];
     for (const [cidr, o] of inFile) {
       if (mine.has(cidr)) continue;
-      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidr));
-      const owner = kv ? (JSON.parse(kv.value) as BlockValue).node : undefined;
+      const owner = (await reg.owner(n.name, cidr))?.node;
       if (owner === this.o.node) continue; // a claim that committed after the index was read
-      if (owner === undefined && o.used > 0 && (await this.createBlockKey(n, o.block))) continue;
+      if (owner === undefined && o.used > 0 && (await reg.claim(n.name, setOfBlock(o.block), cidr))) continue;
       drop.push(o.block);
       this.bump(this.stats.dropped, n.name);
       this.o.log("error", "a block in this node's file is not this node's in etcd: no longer allocated from", {
@@ -340,48 +300,19 @@ export class ClusterTier {
       n.emptySince.delete(o.block);
       free -= BigInt(o.free);
       n.returning.add(o.block);
-      const kv = await this.o.etcd.get(this.key(n.name, "blocks", cidrOfBlock(o.block)));
-      if (kv) await this.finishReturn(n, o.block, kv);
+      const record = await this.o.registry.owner(n.name, cidrOfBlock(o.block));
+      if (record?.node === this.o.node) await this.finishReturn(n, o.block, record);
       else n.returning.delete(o.block);
     }
   }
 
-  /** Deletes the key of a block already out of the file, if it is still this node's. */
-  private async finishReturn(n: ClusterNet, block: string, kv: KeyValue): Promise<void> {
-    const t = await this.o.etcd.txn({
-      compare: [{ key: kv.key, modRevision: kv.modRevision }],
-      success: [{ delete: kv.key }, { delete: this.ownerKey(n.name, this.o.node, cidrOfBlock(block)) }],
-    });
+  /** Frees a block already out of the file, if it is still this node's as `record` says. */
+  private async finishReturn(n: ClusterNet, block: string, record: BlockRecord): Promise<void> {
+    const freed = await this.o.registry.release(n.name, cidrOfBlock(block), record);
     n.returning.delete(block);
-    if (t.succeeded) {
+    if (freed) {
       this.bump(this.stats.returned, n.name);
       this.o.log("info", "returned an empty block to the pool", { network: n.name, block });
-    }
-  }
-
-  /** Takes a block's key for this node if nobody has it; true when this node owns it now. */
-  private async createBlockKey(n: ClusterNet, block: string, timeoutMs?: number): Promise<boolean> {
-    const key = this.key(n.name, "blocks", cidrOfBlock(block));
-    const value: BlockValue = { node: this.o.node, set: setOfBlock(block), claimed: Date.now() };
-    try {
-      const t = await this.o.etcd.txn(
-        {
-          compare: [{ key, createRevision: 0 }],
-          success: [
-            { put: key, value: JSON.stringify(value) },
-            { put: this.ownerKey(n.name, this.o.node, cidrOfBlock(block)), value: "" },
-          ],
-        },
-        { timeoutMs },
-      );
-      return t.succeeded;
-    } catch (e) {
-      // a lost answer: the write may have committed; etcd says whose it is now
-      if (e instanceof EtcdError && e.indeterminate) {
-        const kv = await this.o.etcd.get(key, { timeoutMs });
-        return kv !== undefined && (JSON.parse(kv.value) as BlockValue).node === this.o.node;
-      }
-      throw e;
     }
   }
 
@@ -438,19 +369,18 @@ export class ClusterTier {
         if (!r0)
           return finish("error", { ok: false, reason: "bad-request", msg: "the address is in no range of the set" });
         const c = formatCIDR({ ip: networkOf(ip, r0.blockSize!), prefix: r0.blockSize!, maskBits: ip.v6 ? 128 : 32 });
-        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
-        const kv = await this.o.etcd.get(this.key(n.name, "blocks", c), { timeoutMs: left() });
-        const owner = kv ? (JSON.parse(kv.value) as BlockValue).node : undefined;
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
+        const owner = (await this.o.registry.owner(n.name, c, { timeoutMs: left() }))?.node;
         if (owner === this.o.node) return own(c);
         return finish("taken", { ok: false, reason: "taken", msg: `block ${c} is node ${owner ?? "?"}'s` });
       }
       // a few blocks at random first, without reading the pool: in a pool with room the first one is free
       for (let i = 0; i < 3; i++) {
         const c = nth(randomBelow(total));
-        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
       }
       // a crowded pool: read which blocks are taken and try the free ones, from a random place, in order
-      const taken = await this.etcdBlocks(n, left());
+      const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
       const candidates: string[] = [];
       let k = randomBelow(total);
       for (let probes = 0n; probes < total && probes < 100_000n && candidates.length < 64; probes++) {
@@ -461,11 +391,11 @@ export class ClusterTier {
       if (candidates.length === 0)
         return finish("full", { ok: false, reason: "full", msg: `no free block in ${n.name}` });
       for (const c of candidates) {
-        if (await this.createBlockKey(n, `${set}:${c}`, left())) return own(c);
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
         this.bump(this.stats.claims, `${n.name}\u0000lost`); // another node was quicker: the next candidate
       }
     } catch (e) {
-      if (e instanceof EtcdError) return unavailable(e);
+      if (e instanceof RegistryError) return unavailable(e);
       throw e;
     }
     return finish("full", { ok: false, reason: "full", msg: `every free block of ${n.name} was taken meanwhile` });
@@ -473,16 +403,14 @@ export class ClusterTier {
 
   /** Publishes this node's use of its blocks on its liveness key (for `local-ipam pool`), when it changed. */
   private async publish(n: ClusterNet): Promise<void> {
-    if (!this.leaseId || !n.last) return;
+    if (!this.everAlive || !n.last) return;
     const used = Object.fromEntries(
       n.last.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o.used])),
     );
     const text = JSON.stringify({ used });
     // a node's use changes with every pod: published at most once a minute (etcd writes are the cluster's cost)
     if (text === n.published || (n.published !== "" && Date.now() - n.publishedAt < PUBLISH_MS)) return;
-    await this.o.etcd.put(this.key(n.name, "nodes", this.o.node), JSON.stringify({ used, at: Date.now() }), {
-      lease: this.leaseId,
-    });
+    await this.o.registry.publish(n.name, used);
     n.published = text;
     n.publishedAt = Date.now();
   }
@@ -587,24 +515,13 @@ export class ClusterTier {
     const networks = [];
     for (const n of only ? [only] : this.nets.values()) {
       const r = n.last ?? (await this.report(n));
-      const blocks = await this.etcdBlocks(n);
-      const nodes = await this.o.etcd.range(this.key(n.name, "nodes"));
-      const used = new Map<string, Record<string, number>>();
-      for (const kv of nodes) {
-        try {
-          used.set(
-            kv.key.slice(this.key(n.name, "nodes").length),
-            (JSON.parse(kv.value) as { used: Record<string, number> }).used,
-          );
-        } catch {
-          // not ours
-        }
-      }
+      const blocks = await this.o.registry.blocks(n.name);
+      const used = await this.o.registry.nodes(n.name);
       const total = r.rangeSets.reduce((a, s) => a + s.ranges.reduce((b, x) => b + BigInt(x.blocks), 0n), 0n);
       networks.push({
         network: n.name,
         blockSizes: r.rangeSets.map((s) => s.ranges.map((x) => x.blockSize)),
-        blocks: [...blocks].map(([cidr, { value }]) => ({
+        blocks: [...blocks].map(([cidr, value]) => ({
           block: cidr,
           set: value.set,
           node: value.node,
@@ -625,20 +542,15 @@ export class ClusterTier {
     if (!node) return { ok: false, reason: "bad-request", msg: "no node named" };
     const released: string[] = [];
     for (const n of only ? [only] : this.nets.values()) {
-      const alive = await this.o.etcd.get(this.key(n.name, "nodes", node));
-      if (alive && !force)
+      if (!force && (await this.o.registry.alive(n.name, node)))
         return {
           ok: false,
           reason: "refused",
           msg: `node ${node} is alive in ${n.name} (its agent renews its liveness key): stop it first, or --force`,
         };
-      for (const [cidr, { kv, value }] of await this.etcdBlocks(n)) {
-        if (value.node !== node) continue;
-        const t = await this.o.etcd.txn({
-          compare: [{ key: kv.key, modRevision: kv.modRevision }],
-          success: [{ delete: kv.key }, { delete: this.ownerKey(n.name, node, cidr) }],
-        });
-        if (t.succeeded) released.push(`${n.name} ${cidr}`);
+      for (const [cidr, record] of await this.o.registry.blocks(n.name)) {
+        if (record.node !== node) continue;
+        if (await this.o.registry.release(n.name, cidr, record)) released.push(`${n.name} ${cidr}`);
       }
     }
     this.o.log("warn", "released a node's blocks", { node, force, blocks: released.length });

@@ -3,6 +3,7 @@
 import { dirname, join } from "node:path";
 import { one, parseFlags, UsageError } from "../cli/flags.js";
 import { EtcdClient, readTlsFiles } from "../cluster/etcd.js";
+import { EtcdRegistry } from "../cluster/etcd-registry.js";
 import { parseDuration } from "../config/duration.js";
 import { VERSION } from "../version.js";
 import { Agent } from "./agent.js";
@@ -129,11 +130,16 @@ async function main(argv: string[]): Promise<number> {
       if (ttl < 2000) throw new UsageError("--node-ttl: at least 2s");
       cluster = new ClusterTier({
         node,
-        etcd: new EtcdClient({
-          endpoints: endpoints.split(",").filter(Boolean),
-          tls: readTlsFiles({ ca: one(p, "etcd-ca"), cert: one(p, "etcd-cert"), key: one(p, "etcd-key") }),
-        }),
-        prefix: (one(p, "etcd-prefix") ?? "/local-ipam").replace(/\/+$/, ""),
+        registry: new EtcdRegistry(
+          new EtcdClient({
+            endpoints: endpoints.split(",").filter(Boolean),
+            tls: readTlsFiles({ ca: one(p, "etcd-ca"), cert: one(p, "etcd-cert"), key: one(p, "etcd-key") }),
+          }),
+          (one(p, "etcd-prefix") ?? "/local-ipam").replace(/\/+$/, ""),
+          node,
+          Math.round(ttl / 1000),
+          (key) => log("warn", "an etcd key that is not ours to read", { key }),
+        ),
         socketPath: one(p, "socket") ?? "/run/local-ipam/agent.sock",
         confDir: one(p, "conf-dir") ?? "/etc/cni/net.d",
         ipamType: one(p, "ipam-type") ?? "local-ipam",
@@ -142,7 +148,6 @@ async function main(argv: string[]): Promise<number> {
         reconcileMs: duration("reconcile-interval", one(p, "reconcile-interval") ?? "1m"),
         headroom: headroom === undefined ? null : Number(headroom),
         idleMs: duration("block-idle", one(p, "block-idle") ?? "10m"),
-        nodeTtl: Math.round(ttl / 1000),
         log,
       });
     }

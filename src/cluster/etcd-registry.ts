@@ -1,0 +1,182 @@
+// The block registry on etcd. Keys under `prefix`:
+//   <prefix>/<net>/blocks/<cidr>          {"node", "set", "claimed"}   who owns a block
+//   <prefix>/<net>/owners/<node>/<cidr>   ""                            the same, indexed by owner (same txn)
+//   <prefix>/<net>/nodes/<node>           {"used", "at"}                on the node's etcd lease: liveness, use
+// A claim is one txn (block key absent -> block key + index key); a release one txn (block key unchanged ->
+// delete both). Record versions are the block key's mod revision.
+import { type EtcdClient, EtcdError, type KeyValue } from "./etcd.js";
+import { type BlockRecord, type BlockRegistry, type CallBound, RegistryError } from "./registry.js";
+
+interface BlockValue {
+  node: string;
+  set: number;
+  claimed: number;
+}
+
+export class EtcdRegistry implements BlockRegistry {
+  private leaseId: string | null = null;
+
+  constructor(
+    private readonly etcd: EtcdClient,
+    /** every key under it, without a trailing slash */
+    private readonly prefix: string,
+    readonly node: string,
+    /** the liveness lease's TTL, seconds */
+    private readonly ttl: number,
+    private readonly onBadKey: (key: string) => void = () => undefined,
+  ) {}
+
+  private key(network: string, kind: "blocks" | "nodes" | "owners", name = ""): string {
+    return `${this.prefix}/${network}/${kind}/${name}`;
+  }
+
+  private ownerKey(network: string, node: string, cidr: string): string {
+    return this.key(network, "owners", `${node}/${cidr}`);
+  }
+
+  /** etcd's errors as the registry's (the message says which kind: unavailable, timeout, rejected). */
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof EtcdError) throw new RegistryError(e.message, { cause: e });
+      throw e;
+    }
+  }
+
+  private record(kv: KeyValue): BlockRecord | undefined {
+    try {
+      const v = JSON.parse(kv.value) as BlockValue;
+      if (typeof v.node === "string" && Number.isInteger(v.set))
+        return { node: v.node, set: v.set, claimed: Number(v.claimed) || 0, version: String(kv.modRevision) };
+    } catch {
+      // below
+    }
+    this.onBadKey(kv.key);
+    return undefined;
+  }
+
+  claim(network: string, set: number, cidr: string, bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => {
+      const key = this.key(network, "blocks", cidr);
+      const value: BlockValue = { node: this.node, set, claimed: Date.now() };
+      try {
+        const t = await this.etcd.txn(
+          {
+            compare: [{ key, createRevision: 0 }],
+            success: [
+              { put: key, value: JSON.stringify(value) },
+              { put: this.ownerKey(network, this.node, cidr), value: "" },
+            ],
+          },
+          bound,
+        );
+        return t.succeeded;
+      } catch (e) {
+        // a lost answer: the write may have committed; etcd says whose it is now
+        if (e instanceof EtcdError && e.indeterminate) {
+          const kv = await this.etcd.get(key, bound);
+          return kv !== undefined && this.record(kv)?.node === this.node;
+        }
+        throw e;
+      }
+    });
+  }
+
+  owner(network: string, cidr: string, bound: CallBound = {}): Promise<BlockRecord | undefined> {
+    return this.call(async () => {
+      const kv = await this.etcd.get(this.key(network, "blocks", cidr), bound);
+      return kv && this.record(kv);
+    });
+  }
+
+  blocks(network: string, bound: CallBound = {}): Promise<Map<string, BlockRecord>> {
+    return this.call(async () => {
+      const prefix = this.key(network, "blocks");
+      const out = new Map<string, BlockRecord>();
+      for (const kv of await this.etcd.range(prefix, bound)) {
+        const r = this.record(kv);
+        if (r) out.set(kv.key.slice(prefix.length), r);
+      }
+      return out;
+    });
+  }
+
+  ownedBy(network: string, node: string, bound: CallBound = {}): Promise<string[]> {
+    return this.call(async () => {
+      const prefix = this.ownerKey(network, node, "");
+      return (await this.etcd.range(prefix, bound)).map((kv) => kv.key.slice(prefix.length));
+    });
+  }
+
+  release(network: string, cidr: string, record: BlockRecord, bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => {
+      const key = this.key(network, "blocks", cidr);
+      const txn = () =>
+        this.etcd.txn(
+          {
+            compare: [{ key, modRevision: Number(record.version) }],
+            success: [{ delete: key }, { delete: this.ownerKey(network, record.node, cidr) }],
+          },
+          bound,
+        );
+      try {
+        return (await txn()).succeeded;
+      } catch (e) {
+        // a lost answer: gone now means this release (or a later one) freed it; still there unchanged, not applied
+        if (e instanceof EtcdError && e.indeterminate) {
+          const kv = await this.etcd.get(key, bound);
+          return kv === undefined;
+        }
+        throw e;
+      }
+    });
+  }
+
+  heartbeat(bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => {
+      if (this.leaseId) {
+        const { ttl } = await this.etcd.leaseKeepAliveOnce(this.leaseId, bound);
+        if (ttl > 0) return false;
+        this.leaseId = null;
+      }
+      this.leaseId = (await this.etcd.leaseGrant(this.ttl, bound)).id;
+      return true;
+    });
+  }
+
+  alive(network: string, node: string, bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => (await this.etcd.get(this.key(network, "nodes", node), bound)) !== undefined);
+  }
+
+  publish(network: string, used: Record<string, number>, bound: CallBound = {}): Promise<void> {
+    return this.call(async () => {
+      if (!this.leaseId) throw new RegistryError("no liveness lease yet");
+      await this.etcd.put(this.key(network, "nodes", this.node), JSON.stringify({ used, at: Date.now() }), {
+        ...bound,
+        lease: this.leaseId,
+      });
+    });
+  }
+
+  nodes(network: string, bound: CallBound = {}): Promise<Map<string, Record<string, number>>> {
+    return this.call(async () => {
+      const prefix = this.key(network, "nodes");
+      const out = new Map<string, Record<string, number>>();
+      for (const kv of await this.etcd.range(prefix, bound)) {
+        try {
+          out.set(kv.key.slice(prefix.length), (JSON.parse(kv.value) as { used: Record<string, number> }).used ?? {});
+        } catch {
+          this.onBadKey(kv.key);
+        }
+      }
+      return out;
+    });
+  }
+
+  async leave(bound: CallBound = { timeoutMs: 2000 }): Promise<void> {
+    const id = this.leaseId;
+    this.leaseId = null;
+    if (id) await this.etcd.leaseRevoke(id, bound).catch(() => undefined);
+  }
+}

@@ -1,0 +1,59 @@
+// Who owns which block of a cluster network, cluster-wide: the agent's only view of the shared store, in domain
+// verbs. etcd implements it (etcd-registry.ts); a Kubernetes-API backend can implement the same verbs. What each
+// implementation must guarantee is written on each verb; the agent's invariants (README) rest on nothing else.
+
+/** A block's owner as the store holds it. */
+export interface BlockRecord {
+  node: string;
+  /** the range set the block belongs to */
+  set: number;
+  /** when it was claimed (ms since the epoch, the claiming node's clock: for people, never compared) */
+  claimed: number;
+  /** opaque: changes whenever the record changes; `release` compares it */
+  version: string;
+}
+
+/** A call's own bound; without one, the implementation's default. */
+export interface CallBound {
+  timeoutMs?: number;
+}
+
+/** The store did not do what was asked (unreachable, no leader, timed out, refused): nothing changed, or the
+ * verb says how it found out. The agent reports it and tries again later. */
+export class RegistryError extends Error {
+  override readonly name: string = "RegistryError";
+}
+
+export interface BlockRegistry {
+  /** This node's name: the owner `claim` writes, the liveness `heartbeat` keeps. */
+  readonly node: string;
+
+  /**
+   * Makes this node the owner of block `cidr` (of range set `set`) when nobody owns it, atomically: of two nodes
+   * claiming one block, exactly one gets it. True when this node owns it now (a claim whose answer was lost is
+   * read back, never sent twice).
+   */
+  claim(network: string, set: number, cidr: string, bound?: CallBound): Promise<boolean>;
+  /** The block's owner, if any. */
+  owner(network: string, cidr: string, bound?: CallBound): Promise<BlockRecord | undefined>;
+  /** Every owned block of the network, by CIDR. */
+  blocks(network: string, bound?: CallBound): Promise<Map<string, BlockRecord>>;
+  /** The blocks `node` owns, without reading the others'. */
+  ownedBy(network: string, node: string, bound?: CallBound): Promise<string[]>;
+  /** Frees a block if its record is still `record` (nobody took or changed it meanwhile); true when freed. */
+  release(network: string, cidr: string, record: BlockRecord, bound?: CallBound): Promise<boolean>;
+
+  /**
+   * Keeps this node alive in the store for its TTL. True when its liveness had to be made anew (first call, or it
+   * expired): whatever rode on the old one (see `publish`) is gone.
+   */
+  heartbeat(bound?: CallBound): Promise<boolean>;
+  /** Whether `node` is alive (its liveness has not expired). */
+  alive(network: string, node: string, bound?: CallBound): Promise<boolean>;
+  /** Publishes this node's use of its blocks (CIDR -> leases) for `network`; it lives as long as the liveness. */
+  publish(network: string, used: Record<string, number>, bound?: CallBound): Promise<void>;
+  /** The live nodes of a network and the use each published. */
+  nodes(network: string, bound?: CallBound): Promise<Map<string, Record<string, number>>>;
+  /** This node leaves: its liveness ends now, not at its TTL. */
+  leave(bound?: CallBound): Promise<void>;
+}

@@ -1,0 +1,127 @@
+// The block registry on etcd (src/cluster/etcd-registry.ts), each verb against a real 1-member etcd: two nodes
+// racing for the same blocks (exactly one owner each, the owner index agreeing), release only of an unchanged
+// record, liveness and published use, a value that is not ours, and etcd's failures as RegistryError.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EtcdCluster } from "../../conformance/etcd/harness.js";
+import { EtcdClient } from "../../src/cluster/etcd.js";
+import { EtcdRegistry } from "../../src/cluster/etcd-registry.js";
+import { RegistryError } from "../../src/cluster/registry.js";
+
+let cluster: EtcdCluster;
+const clients: EtcdClient[] = [];
+beforeAll(async () => {
+  cluster = await EtcdCluster.start({ members: 1, tls: false });
+}, 60_000);
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await cluster?.stop();
+});
+
+let prefixes = 0;
+/** Registries of the named nodes on one fresh prefix, each with its own client (connections). */
+function registries(...nodes: string[]) {
+  const prefix = `/reg${prefixes++}`;
+  const bad: string[] = [];
+  const regs = nodes.map((node) => {
+    const c = new EtcdClient({ endpoints: cluster.endpoints, requestTimeoutMs: 2000, timeoutMs: 10_000 });
+    clients.push(c);
+    return new EtcdRegistry(c, prefix, node, 5, (key) => bad.push(key));
+  });
+  return { prefix, regs, bad };
+}
+
+describe("the block registry on etcd", () => {
+  it("two nodes claiming the same 40 blocks at once: exactly one owner each, and each owner's index says so", async () => {
+    const {
+      regs: [a, b],
+    } = registries("node-a", "node-b");
+    const cidrs = Array.from({ length: 40 }, (_, i) => `10.1.${i}.0/26`);
+    const wins = await Promise.all(
+      cidrs.map(async (c) => {
+        const [x, y] = await Promise.all([a!.claim("net", 0, c), b!.claim("net", 0, c)]);
+        return { c, x, y };
+      }),
+    );
+    for (const w of wins) expect(Number(w.x) + Number(w.y), w.c).toBe(1);
+    const all = await a!.blocks("net");
+    expect([...all.keys()].sort()).toEqual([...cidrs].sort());
+    const ofA = wins.filter((w) => w.x).map((w) => w.c);
+    expect((await b!.ownedBy("net", "node-a")).sort()).toEqual(ofA.sort());
+    expect((await a!.ownedBy("net", "node-b")).length).toBe(40 - ofA.length);
+    for (const [c, r] of all) expect(r.node).toBe(ofA.includes(c) ? "node-a" : "node-b");
+    // claiming a block one already owns: true for its owner, false for the other
+    const mine = ofA[0] ?? wins[0]!.c;
+    const owner = ofA[0] ? a! : b!;
+    const other = ofA[0] ? b! : a!;
+    expect(await owner.claim("net", 0, mine)).toBe(false); // create-if-absent: already there
+    expect((await other.owner("net", mine))?.node).toBe(owner.node);
+  });
+
+  it("release frees a block only while its record is unchanged; the owner index goes with it", async () => {
+    const {
+      regs: [a, b],
+    } = registries("node-a", "node-b");
+    expect(await a!.claim("net", 1, "fd00::40/122")).toBe(true);
+    const stale = (await a!.owner("net", "fd00::40/122"))!;
+    expect(stale).toMatchObject({ node: "node-a", set: 1 });
+    expect(await b!.release("net", "fd00::40/122", stale)).toBe(true); // an operator's release-node, from b
+    expect(await a!.owner("net", "fd00::40/122")).toBeUndefined();
+    expect(await a!.ownedBy("net", "node-a")).toEqual([]);
+    // claimed again by b: a's old record frees nothing
+    expect(await b!.claim("net", 1, "fd00::40/122")).toBe(true);
+    expect(await a!.release("net", "fd00::40/122", stale)).toBe(false);
+    expect((await a!.owner("net", "fd00::40/122"))?.node).toBe("node-b");
+    expect(await b!.ownedBy("net", "node-b")).toEqual(["fd00::40/122"]);
+  });
+
+  it("liveness: made on the first heartbeat, renewed after; published use lives and dies with it", async () => {
+    const {
+      regs: [a, b],
+    } = registries("node-a", "node-b");
+    expect(await a!.alive("net", "node-a")).toBe(false);
+    await expect(a!.publish("net", { "10.0.0.0/26": 3 })).rejects.toBeInstanceOf(RegistryError); // not alive yet
+    expect(await a!.heartbeat()).toBe(true);
+    expect(await a!.heartbeat()).toBe(false);
+    await a!.publish("net", { "10.0.0.0/26": 3 });
+    expect(await b!.alive("net", "node-a")).toBe(true);
+    expect(await b!.nodes("net")).toEqual(new Map([["node-a", { "10.0.0.0/26": 3 }]]));
+    await a!.leave();
+    expect(await b!.alive("net", "node-a")).toBe(false);
+    expect((await b!.nodes("net")).size).toBe(0);
+    expect(await a!.heartbeat()).toBe(true); // back: made anew
+  });
+
+  it("a value under the registry's keys that is not a block record: reported and passed over", async () => {
+    const {
+      prefix,
+      regs: [a],
+      bad,
+    } = registries("node-a");
+    cluster.etcdctl(["put", `${prefix}/net/blocks/10.9.0.0/26`, "not json"]);
+    cluster.etcdctl(["put", `${prefix}/net/blocks/10.9.0.64/26`, '{"node":7}']);
+    expect(await a!.claim("net", 0, "10.9.0.128/26")).toBe(true);
+    expect([...(await a!.blocks("net")).keys()]).toEqual(["10.9.0.128/26"]);
+    expect(await a!.owner("net", "10.9.0.0/26")).toBeUndefined();
+    expect(bad).toContain(`${prefix}/net/blocks/10.9.0.0/26`);
+    expect(bad).toContain(`${prefix}/net/blocks/10.9.0.64/26`);
+    // and nobody can claim over it: it is not free either
+    expect(await a!.claim("net", 0, "10.9.0.0/26")).toBe(false);
+  });
+
+  it("etcd not reachable: every verb fails with RegistryError, nothing else", async () => {
+    const c = new EtcdClient({ endpoints: ["http://127.0.0.1:1"], requestTimeoutMs: 200, timeoutMs: 500 });
+    clients.push(c);
+    const r = new EtcdRegistry(c, "/x", "node-a", 5);
+    for (const call of [
+      () => r.claim("net", 0, "10.0.0.0/26"),
+      () => r.owner("net", "10.0.0.0/26"),
+      () => r.blocks("net"),
+      () => r.ownedBy("net", "node-a"),
+      () => r.release("net", "10.0.0.0/26", { node: "node-a", set: 0, claimed: 0, version: "1" }),
+      () => r.heartbeat(),
+      () => r.alive("net", "node-a"),
+      () => r.nodes("net"),
+    ])
+      await expect(call()).rejects.toBeInstanceOf(RegistryError);
+  });
+});
