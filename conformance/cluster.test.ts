@@ -1,7 +1,8 @@
 // Cluster pools on a real etcd (3 members, TLS with client certificates, started here on free ports): three nodes
 // on this machine, each a node agent, a conf dir and a data dir, allocating from one address space. The load test
 // and every fault the design names: the leader killed mid-run, quorum lost, the agent SIGKILLed between its etcd
-// claim and its blocks file, blocks returned while ADDs race, the agent down, a dead node's blocks released.
+// claim and its blocks file, blocks returned while ADDs race, the agent down, a node recreated with an empty disk,
+// a dead node's blocks released.
 // Every test checks the one thing that matters: no address is ever held by two containers at once, across nodes.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -330,6 +331,38 @@ describe("cluster pools on etcd", () => {
     await n.startAgent(etcd, stops);
     expect(status().status).toBe(0);
     expect((await n.add(net, "agent-back")).status).toBe(0);
+    await expectConsistent(net);
+  });
+
+  it("a node recreated under the same name with an empty disk: its new agent takes back what etcd says it owns", async () => {
+    const net = network();
+    const c = nodes[2]!;
+    await until("node-c's headroom", () => c.blocks(net).length > 0);
+    for (let i = 0; i < 20; i++) expect((await c.add(net, `before-rebuild-${i}`)).status).toBe(0);
+    const owned = () =>
+      [...owners(net)]
+        .filter(([, o]) => o === "node-c")
+        .map(([b]) => b)
+        .sort();
+    const before = owned();
+    expect(before.length).toBeGreaterThan(1);
+    await c.agent!.stop();
+    removeDir(c.dataDir); // the node is gone with its disk; a new one joins under the same name
+    await c.startAgent(etcd, stops);
+    await until("node-c's file to hold its blocks again", () => c.blocks(net).length >= before.length);
+    expect(
+      c
+        .blocks(net)
+        .map((b) => b.block.slice(2))
+        .sort(),
+    ).toEqual(before);
+    expect(await c.agent!.metric("local_ipam_cluster_blocks_recovered_total", { network: net.name })).toBe(
+      before.length,
+    );
+    // allocating again from the first of them, as on any node; nobody else got them meanwhile
+    const o = await c.add(net, "after-rebuild");
+    expect(o.status, o.stdout).toBe(0);
+    expect(before.some((b) => inCidr(o.json.ips[0].address.split("/")[0], b))).toBe(true);
     await expectConsistent(net);
   });
 
