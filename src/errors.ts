@@ -97,6 +97,7 @@ export const ERRNO = {
   EISDIR: 21,
   EINVAL: 22,
   EMFILE: 24,
+  EFBIG: 27,
   ENOSPC: 28,
   EROFS: 30,
   EMLINK: 31,
@@ -199,6 +200,16 @@ export const E = {
     make(
       Code.InvalidNetworkConfig,
       `invalid range set ${set}: blockSize ${text} must be a prefix length from ${min} to ${max}`,
+    ),
+  clusterBlocksDisagree: (a: string, b: string) =>
+    make(
+      Code.InvalidNetworkConfig,
+      `invalid ipam.ranges: in a cluster network, ranges whose subnets overlap (${a}, ${b}) must be in one range set, with one blockSize`,
+    ),
+  clusterIpRanges: () =>
+    make(
+      Code.InvalidNetworkConfig,
+      "invalid runtimeConfig.ipRanges: a cluster network's ranges are the cluster's, the same on every node; a runtime cannot replace them",
     ),
   blockSizeWithoutCluster: (set: number) =>
     make(Code.InvalidNetworkConfig, `invalid range set ${set}: blockSize is for cluster networks (ipam.cluster)`),

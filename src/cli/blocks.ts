@@ -35,14 +35,22 @@ function checkedBlock(conf: IpamConfig, flag: string, text: string): Block {
   return b;
 }
 
+function namedBlock(flag: string, text: string): Block {
+  const b = parseBlockName(text);
+  if (!b) throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a block (SET:CIDR)`);
+  return b;
+}
+
 const same = (a: Block, b: Block) => blockName(a) === blockName(b);
 
 /** Applies the change under the lock and returns the report (as `--json` prints it). */
 export function runBlocks(conf: IpamConfig, change: BlocksChange): object {
   if (!conf.cluster) throw new UsageError(`${conf.name} is not a cluster network (no ipam.cluster)`);
   const adds = change.add.map((t) => checkedBlock(conf, "add", t));
-  const removes = change.remove.map((t) => checkedBlock(conf, "remove", t));
-  const drops = change.drop.map((t) => checkedBlock(conf, "drop", t));
+  // a block leaves the file whatever its shape: one the config no longer describes (its blockSize or ranges
+  // changed) must still be returnable
+  const removes = change.remove.map((t) => namedBlock("remove", t));
+  const drops = change.drop.map((t) => namedBlock("drop", t));
   const store = NetworkStore.open(conf.dataDir, conf.name, {
     create: true,
     lockTimeoutMs: lockTimeoutMs(platform().env()),
@@ -116,12 +124,14 @@ function report(conf: IpamConfig, store: NetworkStore, blocks: Block[]): object 
           for (const r of set) {
             const iv = blockInRange(r, b.cidr);
             if (!iv) continue;
+            // a block of another size than its range's: nothing is allocated from it (restrictToBlocks)
+            const usable = r.blockSize === b.cidr.prefix;
             const v6 = r.rangeStart.v6;
             const excluded = r.exclude?.clip(iv.from, iv.to)?.count ?? 0n;
             const gwInside = r.gateway.v6 === v6 && r.gateway.n >= iv.from && r.gateway.n <= iv.to;
             const gw = gwInside && (r.exclude?.find(r.gateway.n) ?? -1) < 0 ? 1n : 0n;
             size += iv.to - iv.from + 1n;
-            allocatable += iv.to - iv.from + 1n - excluded - gw;
+            if (usable) allocatable += iv.to - iv.from + 1n - excluded - gw;
             used += store.countLeased({ v6, n: iv.from }, { v6, n: iv.to });
           }
           const free = allocatable > BigInt(used) ? allocatable - BigInt(used) : 0n;

@@ -63,10 +63,14 @@ export function rangeOfBlock(set: RangeSet, block: Cidr): number {
 /**
  * `set` as this node may allocate from it: every address outside `owned` is added to the exclusions. The
  * allocator then walks the set in host-local's order as always, skipping what is not ours by binary search.
+ * A block of another size than the range's (left from an older config) gives it nothing.
  */
 export function restrictToBlocks(set: RangeSet, owned: readonly Cidr[]): RangeSet {
   return set.map((r) => {
-    const mine = owned.map((b) => blockInRange(r, b)).filter((iv): iv is Interval => iv !== null);
+    const mine = owned
+      .filter((b) => b.prefix === r.blockSize)
+      .map((b) => blockInRange(r, b))
+      .filter((iv): iv is Interval => iv !== null);
     mine.sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
     // the complement of `mine` in [rangeStart, rangeEnd]
     const out: Interval[] = [];

@@ -63,7 +63,7 @@ function allocate(conf: IpamConfig, args: CmdArgs, result: Result): NeedBlock | 
       for (const [idx, set] of sets.entries()) {
         const i = requested.findIndex((ip) => rangeSetContains(set, ip));
         const wanted = i >= 0 ? requested.splice(i, 1)[0]! : null;
-        if (blocks && wanted && !ownsAddress(blocks, idx, wanted)) {
+        if (blocks && wanted && !ownsAddress(conf, blocks, idx, wanted)) {
           need = { set: idx, ip: wanted, error: E.requestedTaken(formatIP(wanted), formatRangeSet(set)) };
           throw need.error;
         }

@@ -30,9 +30,16 @@ export function ownedRangeSets(conf: IpamConfig, blocks: readonly Block[]): Rang
   );
 }
 
-/** Whether `ip` lies in a block of range set `set` this node owns. */
-export function ownsAddress(blocks: readonly Block[], set: number, ip: Addr): boolean {
-  return blocks.some((b) => b.set === set && b.cidr.ip.v6 === ip.v6 && inSubnet(ip, b.cidr.ip, b.cidr.prefix));
+/** Whether `ip` lies in a block of range set `set` this node owns (a block of its range's size). */
+export function ownsAddress(conf: IpamConfig, blocks: readonly Block[], set: number, ip: Addr): boolean {
+  const range = conf.rangeSets[set]?.[rangeIndexFor(conf.rangeSets[set]!, ip)];
+  return blocks.some(
+    (b) =>
+      b.set === set &&
+      b.cidr.prefix === range?.blockSize &&
+      b.cidr.ip.v6 === ip.v6 &&
+      inSubnet(ip, b.cidr.ip, b.cidr.prefix),
+  );
 }
 
 /** Why the agent gave no answer, and whether asking again may help (it is starting, or went away mid-answer). */

@@ -5,7 +5,7 @@ import { versionAtLeast } from "../cni/version.js";
 import { E } from "../errors.js";
 import { goDecode, goErrorText, HardError, jsonKind, type Schema, TypeError_ } from "../go/json.js";
 import { Exclusions, type Interval } from "../net/exclusions.js";
-import { type Addr, broadcastOf, type Cidr, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
+import { type Addr, broadcastOf, type Cidr, formatCIDR, formatIP, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import {
   allocatableCount,
   canonicalizeRangeSet,
@@ -320,6 +320,10 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   if ((v4 > 1 || v6 > 1) && !versionAtLeast(cniVersion, "0.3.0")) throw E.tooManyPerFamily(cniVersion);
   for (let i = 0; i < sets.length - 1; i++)
     for (let j = i + 1; j < sets.length; j++) if (rangeSetsOverlap(sets[i]!, sets[j]!)) throw E.rangeSetsOverlap(i, j);
+  if (cluster) {
+    if ((n.runtimeConfig?.ipRanges ?? []).length > 0) throw E.clusterIpRanges();
+    checkBlockGrid(sets);
+  }
 
   const routes: Route[] = (ipam.routes ?? []).map((r, i) => {
     if (!r?.dst) throw E.routeWithoutDst(i);
@@ -341,6 +345,9 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   };
 }
 
+/** kubelet gives a sandbox 4 minutes; an ADD waiting longer for a block helps nobody */
+const MAX_CLAIM_TIMEOUT_MS = 10 * 60_000;
+
 /** ipam.cluster: an object; its agentSocket an absolute path (default DEFAULT_AGENT_SOCKET). */
 function clusterConfig(v: unknown): ClusterConfig | null {
   if (v === undefined) return null;
@@ -349,9 +356,27 @@ function clusterConfig(v: unknown): ClusterConfig | null {
   if (typeof agentSocket !== "string" || !agentSocket.startsWith("/") || agentSocket.includes("\0"))
     throw E.badCluster(`agentSocket ${JSON.stringify(agentSocket)} must be an absolute path`);
   const ms = typeof claimTimeout === "string" ? parseDuration(claimTimeout) : null;
-  if (ms === null || ms <= 0)
-    throw E.badCluster(`claimTimeout ${JSON.stringify(claimTimeout)} must be a duration such as "10s"`);
+  if (ms === null || ms <= 0 || ms > MAX_CLAIM_TIMEOUT_MS)
+    throw E.badCluster(`claimTimeout ${JSON.stringify(claimTimeout)} must be a duration such as "10s", at most 10m`);
   return { agentSocket, claimTimeoutMs: ms };
+}
+
+/**
+ * A block is named by its CIDR alone (in etcd and in the blocks file): two ranges whose subnets overlap must cut
+ * them in one grid, in one range set, or two nodes could own overlapping blocks under different names.
+ */
+function checkBlockGrid(sets: RangeSet[]): void {
+  const all = sets.flatMap((set, i) => set.map((r) => ({ r, i })));
+  for (let a = 0; a < all.length; a++)
+    for (let b = a + 1; b < all.length; b++) {
+      const x = all[a]!;
+      const y = all[b]!;
+      if (x.r.subnet.ip.v6 !== y.r.subnet.ip.v6) continue;
+      const shorter = Math.min(x.r.subnet.prefix, y.r.subnet.prefix);
+      const overlap = networkOf(x.r.subnet.ip, shorter).n === networkOf(y.r.subnet.ip, shorter).n;
+      if (overlap && (x.i !== y.i || x.r.blockSize !== y.r.blockSize))
+        throw E.clusterBlocksDisagree(formatCIDR(x.r.subnet), formatCIDR(y.r.subnet));
+    }
 }
 
 /** A range's blockSize: a prefix length between the subnet's and the address's (default 26 for IPv4, 122 for IPv6). */

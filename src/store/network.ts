@@ -6,7 +6,7 @@
 // blocking; a failed ADD removes every lease it made; and an index of the leases in our own state directory.
 import type { Store } from "../allocator/store.js";
 import { type Block, formatBlocksFile, parseBlocksFile } from "../cluster/blocks.js";
-import { ERRNO } from "../errors.js";
+import { E, ERRNO } from "../errors.js";
 import { faultPoint } from "../faults.js";
 import { goTrim } from "../go/strings.js";
 import { type Addr, formatIP, parseIP, parseV4Number } from "../net/ip.js";
@@ -28,6 +28,10 @@ import {
   writeFd,
 } from "./files.js";
 import { LeaseIndex, LeaseIndexBuilder } from "./lease-index.js";
+
+/** The blocks file: some 600,000 blocks; a node owning more is refused rather than misread */
+const MAX_BLOCKS_FILE = 16 << 20;
+
 import { FileLock } from "./lock.js";
 import {
   BLOCKS,
@@ -606,8 +610,12 @@ export class NetworkStore implements Store {
 
   /** Cluster networks: the blocks this node owns, as the agent last wrote them (none when there is no file). */
   readBlocks(): Block[] {
-    const text = readTextAt(this.state(), BLOCKS, 1 << 20);
-    return text === null ? [] : parseBlocksFile(text);
+    const state = this.state();
+    const r = readFileAt(state, BLOCKS, MAX_BLOCKS_FILE);
+    if (!r) return [];
+    // a cut-off list would lose owned blocks when rewritten, and its last line could name a larger block
+    if (r.stat.size > MAX_BLOCKS_FILE) throw E.io({ syscall: "read", path: state.child(BLOCKS), errno: ERRNO.EFBIG });
+    return parseBlocksFile(platform().utf8Decode(r.bytes, 0, r.bytes.length));
   }
 
   /** Replaces the blocks file, durably, under the lock (only `local-ipam blocks` writes it, for the agent). */

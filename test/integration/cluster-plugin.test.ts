@@ -229,6 +229,30 @@ describe("a cluster network, the plugin's side", () => {
     expect(JSON.stringify(o.json)).toContain("not an answer");
   });
 
+  it("a block of an older blockSize left in the file: nothing allocated from it; it can still be removed", () => {
+    blocks("--add", "0:10.77.0.8/30");
+    const file = join(dir, "data", ".local-ipam", "cn", "blocks");
+    writeFileSync(file, `${readFileSync(file, "utf8")}0 10.77.0.128/25\n`); // the old config's /25
+    const report = blocks();
+    expect(report.rangeSets[0].owned).toContainEqual({ block: "0:10.77.0.128/25", size: "127", used: 0, free: "0" });
+    for (const id of ["a", "b", "c", "d"]) expect(add(id).status).toBe(0);
+    const o = add("e", conf({ cluster: { agentSocket: socket(), claimTimeout: "300ms" } }));
+    expect((o.json as any).code).toBe(11); // full: the /25 is not a block of this config
+    expect(leases().sort()).toEqual(["10.77.0.10", "10.77.0.11", "10.77.0.8", "10.77.0.9"]); // none in the /25
+    const removed = blocks("--remove", "0:10.77.0.128/25");
+    expect(removed.removed).toEqual(["0:10.77.0.128/25"]);
+  });
+
+  it("a blocks file too large to be read whole: the ADD fails with code 5 naming it, nothing leased", () => {
+    blocks("--add", "0:10.77.0.8/30");
+    const file = join(dir, "data", ".local-ipam", "cn", "blocks");
+    writeFileSync(file, `${readFileSync(file, "utf8")}${"0 10.77.0.8/30\n".repeat((17 << 20) / 15)}`);
+    const o = add("a");
+    expect(o.status).toBe(1);
+    expect(o.json).toMatchObject({ code: 5, msg: `read ${file}: file too large` });
+    expect(leases()).toEqual([]);
+  });
+
   it("DEL and CHECK never need the agent", () => {
     blocks("--add", "0:10.77.0.8/30");
     expect(add("a").status).toBe(0);

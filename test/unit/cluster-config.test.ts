@@ -59,12 +59,79 @@ describe("cluster config", () => {
       "invalid range set 0: blockSize 26.5 must be a prefix length from 24 to 32",
     ],
     [{ subnet: "10.0.0.0/24", blockSize: 26 }, "invalid range set 0: blockSize is for cluster networks (ipam.cluster)"],
+    [
+      { cluster: { claimTimeout: "11m" }, subnet: "10.0.0.0/24" },
+      'invalid ipam.cluster: claimTimeout "11m" must be a duration such as "10s", at most 10m',
+    ],
+    // one block grid per address space: overlapping subnets in two sets, or with two block sizes, are refused
+    [
+      {
+        cluster: {},
+        ranges: [
+          [
+            { subnet: "10.0.0.0/24", rangeEnd: "10.0.0.100", blockSize: 26 },
+            { subnet: "10.0.0.0/24", rangeStart: "10.0.0.101", blockSize: 28 },
+          ],
+        ],
+      },
+      "invalid ipam.ranges: in a cluster network, ranges whose subnets overlap (10.0.0.0/24, 10.0.0.0/24) must be in one range set, with one blockSize",
+    ],
+    [
+      // the defaults alone differ: /26 for the /24, the /29 itself
+      { cluster: {}, ranges: [[{ subnet: "10.0.0.0/24", rangeEnd: "10.0.0.200" }, { subnet: "10.0.0.248/29" }]] },
+      "invalid ipam.ranges: in a cluster network, ranges whose subnets overlap (10.0.0.0/24, 10.0.0.248/29) must be in one range set, with one blockSize",
+    ],
+    [
+      {
+        cluster: {},
+        ranges: [
+          [{ subnet: "10.0.0.0/24", rangeEnd: "10.0.0.100" }],
+          [{ subnet: "10.0.0.0/24", rangeStart: "10.0.0.101" }],
+        ],
+      },
+      "invalid ipam.ranges: in a cluster network, ranges whose subnets overlap (10.0.0.0/24, 10.0.0.0/24) must be in one range set, with one blockSize",
+    ],
   ])("%j -> %s", (ipam, msg) => {
     expect(err(() => load(ipam))).toEqual({ code: 7, msg });
   });
 });
 
+describe("cluster config, what a runtime may not change", () => {
+  it("runtimeConfig.ipRanges on a cluster network is refused; on a node-local one it is as ever", () => {
+    const conf = (cluster: object | undefined) => ({
+      cniVersion: "1.0.0",
+      name: "cn",
+      runtimeConfig: { ipRanges: [[{ subnet: "10.1.0.0/24" }]] },
+      ipam: { type: "local-ipam", cluster, ranges: [[{ subnet: "10.0.0.0/24" }]] },
+    });
+    expect(err(() => loadIpamConfig(conf({}), ""))).toEqual({
+      code: 7,
+      msg: "invalid runtimeConfig.ipRanges: a cluster network's ranges are the cluster's, the same on every node; a runtime cannot replace them",
+    });
+    expect(loadIpamConfig(conf(undefined), "").rangeSets).toHaveLength(2);
+  });
+  it("overlapping subnets with one block size in one set are fine (one grid)", () => {
+    const c = load({
+      cluster: {},
+      ranges: [
+        [
+          { subnet: "10.0.0.0/24", rangeEnd: "10.0.0.100" },
+          { subnet: "10.0.0.0/24", rangeStart: "10.0.0.101" },
+        ],
+      ],
+    });
+    expect(c.rangeSets[0]!.map((r) => r.blockSize)).toEqual([26, 26]);
+  });
+});
+
 describe("blocks", () => {
+  it("a block of another size than its range's (an older config's) gives the node nothing", () => {
+    const [set] = load({ cluster: {}, subnet: "10.0.0.0/24", blockSize: 26 }).rangeSets;
+    expect(allocatableCount(restrictToBlocks(set!, [cidr("10.0.0.0/24")])[0]!)).toBe(0n);
+    expect(allocatableCount(restrictToBlocks(set!, [cidr("10.0.0.64/28")])[0]!)).toBe(0n);
+    expect(allocatableCount(restrictToBlocks(set!, [cidr("10.0.0.64/26")])[0]!)).toBe(64n);
+  });
+
   it("the file round-trips; lines that are not blocks are ignored", () => {
     const blocks = [
       { set: 1, cidr: cidr("fd00::40/122") },
