@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../test/agent-process.js";
-import { LOCAL_IPAM, type Outcome, removeDir, run, tempDir } from "../test/helpers.js";
+import { LOCAL_IPAM, type Outcome, removeDir, run, runAsync, tempDir } from "../test/helpers.js";
 import { ClusterNode, type NetSpec } from "./cluster/nodes.js";
 import { EtcdCluster } from "./etcd/harness.js";
 
@@ -379,8 +379,10 @@ describe("cluster pools on etcd", () => {
     const refused = release("node-c");
     expect(refused.status).toBe(1);
     expect(refused.stdout).toContain("node node-c is alive");
-    await c.agent!.stop(); // its liveness key goes with it
-    const done = release("node-c");
+    await c.agent!.stop();
+    // its liveness outlives the agent by the TTL (3 s here): a restart must not look like a death
+    let done = release("node-c");
+    await until("node-c's liveness to end", () => (done = release("node-c")).status === 0, 30_000);
     expect(done.status, done.stderr).toBe(0);
     expect(done.stdout).toMatch(/^released cn\d+ 10\./);
     expect([...owners(net).values()]).not.toContain("node-c");
@@ -401,14 +403,40 @@ describe("cluster pools on etcd", () => {
     });
     expect([...owners(net)].find(([b]) => inCidr(ip, b))?.[1]).toBe("node-c");
     await expectConsistent(net);
-    // forced, on a live node without leases here: its agent drops the blocks at once, loudly, and claims anew
-    const forced = release("node-a", "--force");
+    // forced, on a live node whose agent is away: what another node takes meanwhile, node-a drops at once, loudly,
+    // when its agent is back; what nobody took, it claims back
+    const b = nodes[1]!;
+    for (let i = 0; i < 10; i++) expect((await a.add(net, `on-a-${i}`)).status).toBe(0);
+    await until("node-a's headroom: a second block", () => a.blocks(net).length > 1);
+    await a.agent!.stop();
+    const aBlocks = a.blocks(net);
+    const forced = spawnSync(
+      LOCAL_IPAM,
+      ["release-node", "node-a", "--force", "--socket", b.socket, "--network", net.name],
+      { encoding: "utf8" },
+    );
     expect(forced.status, forced.stderr).toBe(0);
+    // node-b takes an empty one; the ones with node-a's pods in them node-a must get back
+    const taken = aBlocks.find((x) => x.used === 0)!.block.slice(2);
+    const kept = aBlocks.filter((x) => x.used > 0).map((x) => x.block.slice(2));
+    expect(kept.length).toBeGreaterThan(0);
+    const wanted = taken.replace(/\.(\d+)\/\d+$/, (_, last) => `.${Number(last) + 2}`);
+    const onB = await runAsync(
+      LOCAL_IPAM,
+      { command: "ADD", containerId: "takes-a-block", args: `IP=${wanted}` },
+      b.netconf(net),
+    );
+    expect(onB.status, onB.stdout).toBe(0);
+    expect(owners(net).get(taken)).toBe("node-b");
+    await a.startAgent(etcd, stops);
     await until(
-      "node-a to drop",
+      "node-a to drop node-b's block",
       async () => (await a.agent!.metric("local_ipam_cluster_blocks_dropped_total", { network: net.name })) > 0,
     );
-    await until("node-a to claim again", () => a.blocks(net).length > 0);
+    await until("node-a to claim back those with its pods", () =>
+      kept.every((blk) => owners(net).get(blk) === "node-a"),
+    );
+    expect(a.blocks(net).map((x) => x.block.slice(2))).not.toContain(taken);
     await expectConsistent(net);
   });
 });

@@ -87,6 +87,8 @@ export class ClusterNode {
         "200ms",
         "--reconcile-interval",
         "500ms",
+        "--node-ttl",
+        "3s",
         ...args,
       ],
       stops,

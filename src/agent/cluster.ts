@@ -33,6 +33,10 @@ interface ClusterOptions {
   headroom: number | null;
   /** return a block that has been empty this long, if the others keep the headroom */
   idleMs: number;
+  /** between heartbeats (a third of the liveness TTL) */
+  heartbeatMs: number;
+  /** the liveness TTL, seconds (for messages) */
+  nodeTtl: number;
   /** between reconciles with etcd (recovery, blocks given to others); the interval's passes need no etcd read */
   reconcileMs: number;
   log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -80,6 +84,7 @@ export interface AgentAnswer {
 }
 
 const PUBLISH_MS = 60_000;
+const REQUEST_WAIT_MS = 10_000;
 const CLAIM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const cidrOfBlock = (name: string) => name.slice(name.indexOf(":") + 1);
@@ -149,27 +154,34 @@ export class ClusterTier {
   async start(): Promise<void> {
     this.discover();
     await this.listen();
-    this.tasks.push(this.loop());
+    this.tasks.push(this.heartbeats(), this.loop());
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.allSettled(this.tasks);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    // its liveness goes at once rather than at its TTL: this node is leaving, not dead
-    await this.o.registry.leave();
+    // the liveness is left to expire: a restarting agent's node must not look dead to release-node
   }
 
-  // ---- the loop: liveness, reconcile, headroom, returns, usage ----
+  // ---- liveness, on its own timer: no pass, however slow, may let it lapse ----
 
-  private async loop(): Promise<void> {
+  private async heartbeats(): Promise<void> {
     while (!this.abort.signal.aborted) {
-      this.discover();
       try {
         await this.liveness();
       } catch (e) {
         this.etcdError("liveness", e);
       }
+      await this.sleep(this.o.heartbeatMs);
+    }
+  }
+
+  // ---- the loop: reconcile, headroom, returns, usage ----
+
+  private async loop(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      this.discover();
       for (const n of this.nets.values()) {
         if (this.abort.signal.aborted) break;
         await this.serialized(n, () => this.pass(n)).catch((e: Error) =>
@@ -236,7 +248,7 @@ export class ClusterTier {
   /**
    * 4. The file against etcd: this node's blocks in the owner index but not in the file are added back (a crash
    * between claim and write); blocks in the file whose key another node holds are dropped from allocation at once,
-   * loudly; blocks in the file without a key are claimed again while leases are in them, dropped otherwise.
+   * loudly; blocks in the file without a key (released by an operator while this node lived) are claimed back.
    */
   private async reconcile(n: ClusterNet, r: BlocksReport): Promise<BlocksReport> {
     const reg = this.o.registry;
@@ -256,7 +268,9 @@ export class ClusterTier {
       if (mine.has(cidr)) continue;
       const owner = (await reg.owner(n.name, cidr))?.node;
       if (owner === this.o.node) continue; // a claim that committed after the index was read
-      if (owner === undefined && o.used > 0 && (await reg.claim(n.name, setOfBlock(o.block), cidr))) continue;
+      // nobody's (a release-node while this node lived on): claimed back, whatever the count of leases this pass
+      // read says (an ADD may have leased into it since); dropped only once another node has it
+      if (owner === undefined && (await reg.claim(n.name, setOfBlock(o.block), cidr))) continue;
       drop.push(o.block);
       this.bump(this.stats.dropped, n.name);
       this.o.log("error", "a block in this node's file is not this node's in etcd: no longer allocated from", {
@@ -438,6 +452,10 @@ export class ClusterTier {
     let buf = "";
     s.setEncoding("utf8");
     s.on("error", () => undefined);
+    // a request comes at once; a client that sends none does not keep a descriptor
+    s.setTimeout(REQUEST_WAIT_MS, () => {
+      if (!buf.includes("\n")) s.destroy();
+    });
     s.on("data", (d: string) => {
       buf += d;
       const nl = buf.indexOf("\n");
@@ -473,7 +491,10 @@ export class ClusterTier {
         // answer before the plugin stops waiting: its time left, less a margin for the answer's way back
         const arrived = performance.now();
         const timeoutMs = typeof req.timeoutMs === "number" ? Math.max(100, req.timeoutMs - 300) : undefined;
-        const work = this.serialized(n, async () => {
+        const work = this.serialized(n, async (): Promise<AgentAnswer> => {
+          // the plugin has stopped waiting (this waited behind slow work): nobody wants this claim any more
+          if (timeoutMs !== undefined && performance.now() - arrived >= timeoutMs)
+            return { ok: false, reason: "unavailable", msg: "too late" };
           // another request's claim may have served this one meanwhile
           const r = await this.report(n);
           const s = r.rangeSets[set];
@@ -516,7 +537,8 @@ export class ClusterTier {
     for (const n of only ? [only] : this.nets.values()) {
       const r = n.last ?? (await this.report(n));
       const blocks = await this.o.registry.blocks(n.name);
-      const used = await this.o.registry.nodes(n.name);
+      const used = await this.o.registry.usage(n.name);
+      const live = await this.o.registry.liveNodes();
       const total = r.rangeSets.reduce((a, s) => a + s.ranges.reduce((b, x) => b + BigInt(x.blocks), 0n), 0n);
       networks.push({
         network: n.name,
@@ -525,13 +547,13 @@ export class ClusterTier {
           block: cidr,
           set: value.set,
           node: value.node,
-          nodeAlive: used.has(value.node),
+          nodeAlive: live.has(value.node),
           used: used.get(value.node)?.[cidr] ?? null,
           claimed: new Date(value.claimed).toISOString(),
         })),
         totalBlocks: String(total),
         freeBlocks: String(total - BigInt(blocks.size)),
-        nodes: [...used.keys()],
+        nodes: [...live],
       });
     }
     return { ok: true, networks };
@@ -540,14 +562,15 @@ export class ClusterTier {
   /** Returns a dead node's blocks to the pool; refused while its liveness key exists, unless forced. */
   private async releaseNode(node: string, force: boolean, only: ClusterNet | undefined): Promise<AgentAnswer> {
     if (!node) return { ok: false, reason: "bad-request", msg: "no node named" };
+    // one liveness per node, checked before anything is released
+    if (!force && (await this.o.registry.alive(node)))
+      return {
+        ok: false,
+        reason: "refused",
+        msg: `node ${node} is alive (its agent renewed its liveness within ${this.o.nodeTtl} s): stop the agent and wait that long, or --force`,
+      };
     const released: string[] = [];
     for (const n of only ? [only] : this.nets.values()) {
-      if (!force && (await this.o.registry.alive(n.name, node)))
-        return {
-          ok: false,
-          reason: "refused",
-          msg: `node ${node} is alive in ${n.name} (its agent renews its liveness key): stop it first, or --force`,
-        };
       for (const [cidr, record] of await this.o.registry.blocks(n.name)) {
         if (record.node !== node) continue;
         if (await this.o.registry.release(n.name, cidr, record)) released.push(`${n.name} ${cidr}`);

@@ -148,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
         reconcileMs: duration("reconcile-interval", one(p, "reconcile-interval") ?? "1m"),
         headroom: headroom === undefined ? null : Number(headroom),
         idleMs: duration("block-idle", one(p, "block-idle") ?? "10m"),
+        nodeTtl: Math.round(ttl / 1000),
+        heartbeatMs: Math.max(500, Math.floor(ttl / 3)),
         log,
       });
     }

@@ -1,7 +1,8 @@
 // The block registry on etcd. Keys under `prefix`:
 //   <prefix>/<net>/blocks/<cidr>          {"node", "set", "claimed"}   who owns a block
 //   <prefix>/<net>/owners/<node>/<cidr>   ""                            the same, indexed by owner (same txn)
-//   <prefix>/<net>/nodes/<node>           {"used", "at"}                on the node's etcd lease: liveness, use
+//   <prefix>/nodes/<node>                 {"since"}                     on the node's etcd lease: liveness
+//   <prefix>/<net>/nodes/<node>           {"used", "at"}                on the same lease: its use of its blocks
 // A claim is one txn (block key absent -> block key + index key); a release one txn (block key unchanged ->
 // delete both). Record versions are the block key's mod revision.
 import { type EtcdClient, EtcdError, type KeyValue } from "./etcd.js";
@@ -140,13 +141,28 @@ export class EtcdRegistry implements BlockRegistry {
         if (ttl > 0) return false;
         this.leaseId = null;
       }
-      this.leaseId = (await this.etcd.leaseGrant(this.ttl, bound)).id;
+      const id = (await this.etcd.leaseGrant(this.ttl, bound)).id;
+      await this.etcd.put(this.liveKey(this.node), JSON.stringify({ since: Date.now() }), { ...bound, lease: id });
+      this.leaseId = id;
       return true;
     });
   }
 
-  alive(network: string, node: string, bound: CallBound = {}): Promise<boolean> {
-    return this.call(async () => (await this.etcd.get(this.key(network, "nodes", node), bound)) !== undefined);
+  private liveKey(node: string): string {
+    return `${this.prefix}/nodes/${node}`;
+  }
+
+  alive(node: string, bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => (await this.etcd.get(this.liveKey(node), bound)) !== undefined);
+  }
+
+  liveNodes(bound: CallBound = {}): Promise<Set<string>> {
+    return this.call(async () => {
+      const prefix = this.liveKey("");
+      // node names have no "/": a network named "nodes" has its keys below here too, each with one
+      const names = (await this.etcd.range(prefix, bound)).map((kv) => kv.key.slice(prefix.length));
+      return new Set(names.filter((n) => !n.includes("/")));
+    });
   }
 
   publish(network: string, used: Record<string, number>, bound: CallBound = {}): Promise<void> {
@@ -159,7 +175,7 @@ export class EtcdRegistry implements BlockRegistry {
     });
   }
 
-  nodes(network: string, bound: CallBound = {}): Promise<Map<string, Record<string, number>>> {
+  usage(network: string, bound: CallBound = {}): Promise<Map<string, Record<string, number>>> {
     return this.call(async () => {
       const prefix = this.key(network, "nodes");
       const out = new Map<string, Record<string, number>>();
@@ -172,11 +188,5 @@ export class EtcdRegistry implements BlockRegistry {
       }
       return out;
     });
-  }
-
-  async leave(bound: CallBound = { timeoutMs: 2000 }): Promise<void> {
-    const id = this.leaseId;
-    this.leaseId = null;
-    if (id) await this.etcd.leaseRevoke(id, bound).catch(() => undefined);
   }
 }

@@ -44,16 +44,17 @@ export interface BlockRegistry {
   release(network: string, cidr: string, record: BlockRecord, bound?: CallBound): Promise<boolean>;
 
   /**
-   * Keeps this node alive in the store for its TTL. True when its liveness had to be made anew (first call, or it
-   * expired): whatever rode on the old one (see `publish`) is gone.
+   * Keeps this node alive in the store for its TTL (the agent calls it every third of that, on its own timer).
+   * True when its liveness had to be made anew (first call, or it expired): what rode on the old one is gone.
+   * Nothing ends it early: a stopped agent's node stays alive for the TTL, so a restart never looks like a death.
    */
   heartbeat(bound?: CallBound): Promise<boolean>;
   /** Whether `node` is alive (its liveness has not expired). */
-  alive(network: string, node: string, bound?: CallBound): Promise<boolean>;
+  alive(node: string, bound?: CallBound): Promise<boolean>;
+  /** The nodes alive now. */
+  liveNodes(bound?: CallBound): Promise<Set<string>>;
   /** Publishes this node's use of its blocks (CIDR -> leases) for `network`; it lives as long as the liveness. */
   publish(network: string, used: Record<string, number>, bound?: CallBound): Promise<void>;
-  /** The live nodes of a network and the use each published. */
-  nodes(network: string, bound?: CallBound): Promise<Map<string, Record<string, number>>>;
-  /** This node leaves: its liveness ends now, not at its TTL. */
-  leave(bound?: CallBound): Promise<void>;
+  /** The use each node published for a network. */
+  usage(network: string, bound?: CallBound): Promise<Map<string, Record<string, number>>>;
 }

@@ -6,6 +6,7 @@ import { EtcdCluster } from "../../conformance/etcd/harness.js";
 import { EtcdClient } from "../../src/cluster/etcd.js";
 import { EtcdRegistry } from "../../src/cluster/etcd-registry.js";
 import { RegistryError } from "../../src/cluster/registry.js";
+import { until } from "../agent-process.js";
 
 let cluster: EtcdCluster;
 const clients: EtcdClient[] = [];
@@ -74,22 +75,26 @@ describe("the block registry on etcd", () => {
     expect(await b!.ownedBy("net", "node-b")).toEqual(["fd00::40/122"]);
   });
 
-  it("liveness: made on the first heartbeat, renewed after; published use lives and dies with it", async () => {
+  it("liveness: made on the first heartbeat, renewed after, gone after its TTL without one; use rides on it", async () => {
     const {
       regs: [a, b],
     } = registries("node-a", "node-b");
-    expect(await a!.alive("net", "node-a")).toBe(false);
+    expect(await a!.alive("node-a")).toBe(false);
     await expect(a!.publish("net", { "10.0.0.0/26": 3 })).rejects.toBeInstanceOf(RegistryError); // not alive yet
     expect(await a!.heartbeat()).toBe(true);
     expect(await a!.heartbeat()).toBe(false);
     await a!.publish("net", { "10.0.0.0/26": 3 });
-    expect(await b!.alive("net", "node-a")).toBe(true);
-    expect(await b!.nodes("net")).toEqual(new Map([["node-a", { "10.0.0.0/26": 3 }]]));
-    await a!.leave();
-    expect(await b!.alive("net", "node-a")).toBe(false);
-    expect((await b!.nodes("net")).size).toBe(0);
+    await a!.publish("nodes", {}); // a network named "nodes" is not a node
+    expect(await b!.alive("node-a")).toBe(true);
+    expect(await b!.alive("node-b")).toBe(false);
+    expect(await b!.liveNodes()).toEqual(new Set(["node-a"]));
+    expect(await b!.usage("net")).toEqual(new Map([["node-a", { "10.0.0.0/26": 3 }]]));
+    // no more heartbeats: etcd ends the lease after its TTL (5 s here), and everything on it
+    await until("node-a's liveness to expire", async () => !(await b!.alive("node-a")), 30_000);
+    expect((await b!.usage("net")).size).toBe(0);
     expect(await a!.heartbeat()).toBe(true); // back: made anew
-  });
+    expect(await b!.alive("node-a")).toBe(true);
+  }, 60_000);
 
   it("a value under the registry's keys that is not a block record: reported and passed over", async () => {
     const {
@@ -119,8 +124,9 @@ describe("the block registry on etcd", () => {
       () => r.ownedBy("net", "node-a"),
       () => r.release("net", "10.0.0.0/26", { node: "node-a", set: 0, claimed: 0, version: "1" }),
       () => r.heartbeat(),
-      () => r.alive("net", "node-a"),
-      () => r.nodes("net"),
+      () => r.alive("node-a"),
+      () => r.liveNodes(),
+      () => r.usage("net"),
     ])
       await expect(call()).rejects.toBeInstanceOf(RegistryError);
   });
