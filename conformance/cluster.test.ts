@@ -366,6 +366,29 @@ describe("cluster pools on etcd", () => {
     await expectConsistent(net);
   });
 
+  it("a node whose conflist cuts the network into other blocks: its claims are refused, saying why; fixed, it claims", async () => {
+    const [a, b, c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const subnet = `10.${200 + netCount}.0.0/22`;
+    const net: NetSpec = { name: `cn${netCount++}`, ranges: [[{ subnet, blockSize: 28 }]] };
+    a.addNetwork(net);
+    b.addNetwork(net);
+    await until("node-a's first block (the grid recorded)", () => a.blocks(net).length > 0);
+    const other: NetSpec = { ...net, ranges: [[{ subnet, blockSize: 27 }]] };
+    c.addNetwork(other);
+    const refused = await runAsync(LOCAL_IPAM, { command: "ADD", containerId: "wrong-grid" }, c.netconf(other));
+    expect(refused.json.code, refused.stdout).toBe(11);
+    expect(refused.json.msg).toMatch(/cut into other blocks than the cluster's \(10\.\d+\.0\.0\/22=28\)/);
+    expect(c.blocks(other)).toEqual([]);
+    expect(
+      await c.agent!.metric("local_ipam_cluster_claims_total", { network: net.name, result: "grid" }),
+    ).toBeGreaterThan(0);
+    expect((await a.add(net, "right-grid")).status).toBe(0);
+    c.addNetwork(net);
+    const fixed = await c.add(net, "grid-fixed");
+    expect(fixed.status, fixed.stdout).toBe(0);
+    await expectConsistent(net);
+  });
+
   it("release-node: refused while the node lives; after its agent stopped, its blocks return; back, it claims again what it uses", async () => {
     const net = network();
     const [a, , c] = nodes as [ClusterNode, ClusterNode, ClusterNode];

@@ -13,7 +13,7 @@ import * as net from "node:net";
 import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
 import { blockAt, blockCount } from "../cluster/blocks.js";
-import { type BlockRecord, type BlockRegistry, RegistryError } from "../cluster/registry.js";
+import { type BlockRecord, type BlockRegistry, GridMismatch, gridText, RegistryError } from "../cluster/registry.js";
 import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
 import { findConfigs } from "./conflists.js";
@@ -252,6 +252,7 @@ export class ClusterTier {
    */
   private async reconcile(n: ClusterNet, r: BlocksReport): Promise<BlocksReport> {
     const reg = this.o.registry;
+    await reg.useGrid(n.name, gridOf(r));
     const mine = new Set(await reg.ownedBy(n.name, this.o.node));
     const inFile = new Map(r.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o] as const)));
     const add: string[] = [];
@@ -366,6 +367,13 @@ export class ClusterTier {
       return finish("ok", { ok: true, block });
     };
     const unavailable = (e: unknown) => {
+      if (e instanceof GridMismatch) {
+        this.o.log("error", "not claiming: this node's block grid is not the cluster's", {
+          network: n.name,
+          error: e.message,
+        });
+        return finish("grid", { ok: false, reason: "unavailable", msg: e.message });
+      }
       this.etcdError(`claim in ${n.name}`, e);
       return finish("error", { ok: false, reason: "unavailable", msg: `etcd: ${(e as Error).message}` });
     };
@@ -377,6 +385,7 @@ export class ClusterTier {
       return formatCIDR(blockAt(ranges[j]!, k));
     };
     try {
+      await this.o.registry.useGrid(n.name, gridOf(r), { timeoutMs: left() });
       if (ip) {
         // the block holding a requested address: this one or none
         const r0 = ranges.find((x) => x.rangeStart.v6 === ip.v6 && ip.n >= x.rangeStart.n && ip.n <= x.rangeEnd.n);
@@ -605,7 +614,7 @@ export class ClusterTier {
       },
       {
         name: "local_ipam_cluster_claims_total",
-        help: "Block claims by result: ok, lost (another node was quicker; the next candidate was tried), full, taken, error.",
+        help: "Block claims by result: ok, lost (another node was quicker; the next candidate was tried), full, taken, grid (this node's ranges or block sizes are not the cluster's), error.",
         type: "counter",
         samples: claims,
       },
@@ -644,6 +653,9 @@ export class ClusterTier {
     ];
   }
 }
+
+/** The network's block grid, as this node's config cuts it. */
+const gridOf = (r: BlocksReport) => gridText(r.rangeSets.flatMap((s) => s.ranges));
 
 function inCidr(ip: Addr, cidrText: string): boolean {
   const c = parseCIDR(cidrText);

@@ -1,12 +1,21 @@
 // The block registry on etcd. Keys under `prefix`:
+//   <prefix>/<net>/grid                   "subnet=size,..."             how the network is cut into blocks
 //   <prefix>/<net>/blocks/<cidr>          {"node", "set", "claimed"}   who owns a block
 //   <prefix>/<net>/owners/<node>/<cidr>   ""                            the same, indexed by owner (same txn)
-//   <prefix>/nodes/<node>                 {"since"}                     on the node's etcd lease: liveness
+//   <prefix>/_nodes/<node>                {"since"}                     on the node's etcd lease: liveness (a
+//                                                                       network's name cannot start with "_")
 //   <prefix>/<net>/nodes/<node>           {"used", "at"}                on the same lease: its use of its blocks
-// A claim is one txn (block key absent -> block key + index key); a release one txn (block key unchanged ->
-// delete both). Record versions are the block key's mod revision.
+// A claim is one txn (block key absent and grid unchanged -> block key + index key); a release one txn (block
+// key unchanged -> delete both). Record versions are the block key's mod revision.
 import { type EtcdClient, EtcdError, type KeyValue } from "./etcd.js";
-import { type BlockRecord, type BlockRegistry, type CallBound, RegistryError } from "./registry.js";
+import {
+  type BlockRecord,
+  type BlockRegistry,
+  type CallBound,
+  GridMismatch,
+  gridExtends,
+  RegistryError,
+} from "./registry.js";
 
 interface BlockValue {
   node: string;
@@ -16,6 +25,8 @@ interface BlockValue {
 
 export class EtcdRegistry implements BlockRegistry {
   private leaseId: string | null = null;
+  /** per network, the grid useGrid agreed on */
+  private readonly grids = new Map<string, string>();
 
   constructor(
     private readonly etcd: EtcdClient,
@@ -31,8 +42,35 @@ export class EtcdRegistry implements BlockRegistry {
     return `${this.prefix}/${network}/${kind}/${name}`;
   }
 
+  private gridKey(network: string): string {
+    return `${this.prefix}/${network}/grid`;
+  }
+
   private ownerKey(network: string, node: string, cidr: string): string {
     return this.key(network, "owners", `${node}/${cidr}`);
+  }
+
+  useGrid(network: string, grid: string, bound: CallBound = {}): Promise<void> {
+    return this.call(async () => {
+      const key = this.gridKey(network);
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const kv = await this.etcd.get(key, bound);
+        if (kv?.value === grid) {
+          this.grids.set(network, grid);
+          return;
+        }
+        if (kv && !gridExtends(grid, kv.value)) throw new GridMismatch(network, grid, kv.value);
+        // none yet, or this node's adds ranges: recorded unless another node changed it meanwhile
+        const compare = kv ? { key, modRevision: kv.modRevision } : { key, createRevision: 0 };
+        try {
+          await this.etcd.txn({ compare: [compare], success: [{ put: key, value: grid }] }, bound);
+        } catch (e) {
+          if (!(e instanceof EtcdError && e.indeterminate)) throw e;
+        }
+        // read back on the next round, whatever the answer was
+      }
+      throw new RegistryError(`the block grid of ${network} kept changing`);
+    });
   }
 
   /** etcd's errors as the registry's (the message says which kind: unavailable, timeout, rejected). */
@@ -60,19 +98,31 @@ export class EtcdRegistry implements BlockRegistry {
   claim(network: string, set: number, cidr: string, bound: CallBound = {}): Promise<boolean> {
     return this.call(async () => {
       const key = this.key(network, "blocks", cidr);
+      const grid = this.grids.get(network);
+      if (grid === undefined) throw new RegistryError(`no block grid agreed for ${network} yet`);
       const value: BlockValue = { node: this.node, set, claimed: Date.now() };
       try {
         const t = await this.etcd.txn(
           {
-            compare: [{ key, createRevision: 0 }],
+            compare: [
+              { key, createRevision: 0 },
+              { key: this.gridKey(network), value: grid },
+            ],
             success: [
               { put: key, value: JSON.stringify(value) },
               { put: this.ownerKey(network, this.node, cidr), value: "" },
             ],
+            failure: [{ get: this.gridKey(network) }],
           },
           bound,
         );
-        return t.succeeded;
+        if (t.succeeded) return true;
+        const now = t.results[0]?.type === "get" ? t.results[0].kv?.value : undefined;
+        if (now !== grid) {
+          this.grids.delete(network);
+          throw new GridMismatch(network, grid, now ?? "none");
+        }
+        return false;
       } catch (e) {
         // a lost answer: the write may have committed; etcd says whose it is now
         if (e instanceof EtcdError && e.indeterminate) {
@@ -149,7 +199,7 @@ export class EtcdRegistry implements BlockRegistry {
   }
 
   private liveKey(node: string): string {
-    return `${this.prefix}/nodes/${node}`;
+    return `${this.prefix}/_nodes/${node}`;
   }
 
   alive(node: string, bound: CallBound = {}): Promise<boolean> {
@@ -159,9 +209,7 @@ export class EtcdRegistry implements BlockRegistry {
   liveNodes(bound: CallBound = {}): Promise<Set<string>> {
     return this.call(async () => {
       const prefix = this.liveKey("");
-      // node names have no "/": a network named "nodes" has its keys below here too, each with one
-      const names = (await this.etcd.range(prefix, bound)).map((kv) => kv.key.slice(prefix.length));
-      return new Set(names.filter((n) => !n.includes("/")));
+      return new Set((await this.etcd.range(prefix, bound)).map((kv) => kv.key.slice(prefix.length)));
     });
   }
 

@@ -24,14 +24,52 @@ export class RegistryError extends Error {
   override readonly name: string = "RegistryError";
 }
 
+/**
+ * This node's block grid of a network differs from the cluster's: the same CIDR would not name the same block on
+ * every node, so nothing is claimed until the configs agree.
+ */
+export class GridMismatch extends RegistryError {
+  override readonly name = "GridMismatch";
+  constructor(
+    readonly network: string,
+    readonly mine: string,
+    readonly cluster: string,
+  ) {
+    super(
+      `the ranges of ${network} here (${mine}) are cut into other blocks than the cluster's (${cluster}): give every node the same subnets and blockSize`,
+    );
+  }
+}
+
+/**
+ * A network's block grid as text: every range's "subnet=blockSize", sorted, comma-separated. Two configs with one
+ * grid name every block alike (rangeStart, rangeEnd and exclude do not change the grid).
+ */
+export function gridText(ranges: readonly { subnet: string; blockSize: number }[]): string {
+  return [...new Set(ranges.map((r) => `${r.subnet}=${r.blockSize}`))].sort().join(",");
+}
+
+/** Whether grid `older` is part of grid `newer` (ranges were added, none changed or removed). */
+export function gridExtends(newer: string, older: string): boolean {
+  const mine = new Set(newer.split(","));
+  return older.split(",").every((e) => mine.has(e));
+}
+
 export interface BlockRegistry {
   /** This node's name: the owner `claim` writes, the liveness `heartbeat` keeps. */
   readonly node: string;
 
   /**
-   * Makes this node the owner of block `cidr` (of range set `set`) when nobody owns it, atomically: of two nodes
-   * claiming one block, exactly one gets it. True when this node owns it now (a claim whose answer was lost is
-   * read back, never sent twice).
+   * Agrees on the network's block grid with the cluster before any claim: records `grid` when the cluster has
+   * none, or when it only adds ranges to the cluster's; otherwise throws GridMismatch. Every later `claim` holds
+   * only while the cluster's grid is still this one (checked in the same atomic step).
+   */
+  useGrid(network: string, grid: string, bound?: CallBound): Promise<void>;
+
+  /**
+   * Makes this node the owner of block `cidr` (of range set `set`) when nobody owns it and the cluster's grid is
+   * the one `useGrid` agreed, atomically: of two nodes claiming one block, exactly one gets it. True when this node
+   * owns it now (a claim whose answer was lost is read back, never sent twice). GridMismatch when the grid moved.
    */
   claim(network: string, set: number, cidr: string, bound?: CallBound): Promise<boolean>;
   /** The block's owner, if any. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdCluster } from "../../conformance/etcd/harness.js";
 import { EtcdClient } from "../../src/cluster/etcd.js";
 import { EtcdRegistry } from "../../src/cluster/etcd-registry.js";
-import { RegistryError } from "../../src/cluster/registry.js";
+import { GridMismatch, RegistryError } from "../../src/cluster/registry.js";
 import { until } from "../agent-process.js";
 
 let cluster: EtcdCluster;
@@ -18,9 +18,10 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+const GRID = "10.0.0.0/8=26,fd00::/64=122";
 let prefixes = 0;
 /** Registries of the named nodes on one fresh prefix, each with its own client (connections). */
-function registries(...nodes: string[]) {
+async function registries(...nodes: string[]) {
   const prefix = `/reg${prefixes++}`;
   const bad: string[] = [];
   const regs = nodes.map((node) => {
@@ -28,6 +29,7 @@ function registries(...nodes: string[]) {
     clients.push(c);
     return new EtcdRegistry(c, prefix, node, 5, (key) => bad.push(key));
   });
+  for (const r of regs) for (const net of ["net", "nodes"]) await r.useGrid(net, GRID);
   return { prefix, regs, bad };
 }
 
@@ -35,7 +37,7 @@ describe("the block registry on etcd", () => {
   it("two nodes claiming the same 40 blocks at once: exactly one owner each, and each owner's index says so", async () => {
     const {
       regs: [a, b],
-    } = registries("node-a", "node-b");
+    } = await registries("node-a", "node-b");
     const cidrs = Array.from({ length: 40 }, (_, i) => `10.1.${i}.0/26`);
     const wins = await Promise.all(
       cidrs.map(async (c) => {
@@ -61,7 +63,7 @@ describe("the block registry on etcd", () => {
   it("release frees a block only while its record is unchanged; the owner index goes with it", async () => {
     const {
       regs: [a, b],
-    } = registries("node-a", "node-b");
+    } = await registries("node-a", "node-b");
     expect(await a!.claim("net", 1, "fd00::40/122")).toBe(true);
     const stale = (await a!.owner("net", "fd00::40/122"))!;
     expect(stale).toMatchObject({ node: "node-a", set: 1 });
@@ -78,7 +80,7 @@ describe("the block registry on etcd", () => {
   it("liveness: made on the first heartbeat, renewed after, gone after its TTL without one; use rides on it", async () => {
     const {
       regs: [a, b],
-    } = registries("node-a", "node-b");
+    } = await registries("node-a", "node-b");
     expect(await a!.alive("node-a")).toBe(false);
     await expect(a!.publish("net", { "10.0.0.0/26": 3 })).rejects.toBeInstanceOf(RegistryError); // not alive yet
     expect(await a!.heartbeat()).toBe(true);
@@ -101,7 +103,7 @@ describe("the block registry on etcd", () => {
       prefix,
       regs: [a],
       bad,
-    } = registries("node-a");
+    } = await registries("node-a");
     cluster.etcdctl(["put", `${prefix}/net/blocks/10.9.0.0/26`, "not json"]);
     cluster.etcdctl(["put", `${prefix}/net/blocks/10.9.0.64/26`, '{"node":7}']);
     expect(await a!.claim("net", 0, "10.9.0.128/26")).toBe(true);
@@ -113,11 +115,33 @@ describe("the block registry on etcd", () => {
     expect(await a!.claim("net", 0, "10.9.0.0/26")).toBe(false);
   });
 
+  it("one block grid per network: set by the first node, extended by a node with more ranges, else refused", async () => {
+    const {
+      regs: [a, b, c],
+    } = await registries("node-a", "node-b", "node-c");
+    const wider = `${GRID},10.200.0.0/16=28`;
+    // b's config adds a range: the grid grows, and a's claims, made on the old grid, are refused until a agrees
+    await b!.useGrid("net", wider);
+    expect(await b!.claim("net", 0, "10.200.0.16/28")).toBe(true);
+    const stale = await a!.claim("net", 0, "10.0.0.64/26").catch((e) => e);
+    expect(stale).toBeInstanceOf(GridMismatch);
+    await expect(a!.useGrid("net", GRID)).rejects.toBeInstanceOf(GridMismatch); // a lacks b's range
+    await a!.useGrid("net", wider);
+    expect(await a!.claim("net", 0, "10.0.0.64/26")).toBe(true);
+    // another block size for the same subnet: refused, saying both
+    const other = await c!.useGrid("net", "10.0.0.0/8=24,fd00::/64=122,10.200.0.0/16=28").catch((e) => e);
+    expect(other).toBeInstanceOf(GridMismatch);
+    expect(other.message).toContain("10.0.0.0/8=24");
+    expect(other.message).toContain(wider);
+    expect(await a!.owner("net", "10.0.0.0/24")).toBeUndefined(); // nothing claimed under c's grid
+  });
+
   it("etcd not reachable: every verb fails with RegistryError, nothing else", async () => {
     const c = new EtcdClient({ endpoints: ["http://127.0.0.1:1"], requestTimeoutMs: 200, timeoutMs: 500 });
     clients.push(c);
     const r = new EtcdRegistry(c, "/x", "node-a", 5);
     for (const call of [
+      () => r.useGrid("net", GRID),
       () => r.claim("net", 0, "10.0.0.0/26"),
       () => r.owner("net", "10.0.0.0/26"),
       () => r.blocks("net"),
