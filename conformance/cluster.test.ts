@@ -389,6 +389,23 @@ describe("cluster pools on etcd", () => {
     await expectConsistent(net);
   });
 
+  it("blocks with nothing to hand out (all excluded) are returned at once and never claimed again; the usable one is", async () => {
+    const a = nodes[0]!;
+    const base = `10.${200 + netCount}.0`;
+    const net: NetSpec = {
+      name: `cn${netCount++}`,
+      ranges: [
+        [{ subnet: `${base}.0/26`, blockSize: 28, exclude: [`${base}.0/28`, `${base}.16/28`, `${base}.32/28`] }],
+      ],
+    };
+    a.addNetwork(net); // on node-a alone
+    const o = await a.add(net, "in-the-usable-block");
+    expect(o.status, o.stdout).toBe(0);
+    expect(o.json.ips[0].address).toBe(`${base}.48/26`);
+    await until("node-a's headroom settled", () => a.blocks(net).length === 1);
+    expect([...owners(net)]).toEqual([[`${base}.48/28`, "node-a"]]);
+  });
+
   it("release-node: refused while the node lives; after its agent stopped, its blocks return; back, it claims again what it uses", async () => {
     const net = network();
     const [a, , c] = nodes as [ClusterNode, ClusterNode, ClusterNode];

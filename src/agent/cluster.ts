@@ -12,7 +12,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
-import { blockAt, blockCount } from "../cluster/blocks.js";
+import { blockCount, freeBlocks, nthBlock } from "../cluster/blocks.js";
 import { type BlockRecord, type BlockRegistry, GridMismatch, gridText, RegistryError } from "../cluster/registry.js";
 import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
@@ -47,7 +47,7 @@ interface SetReport {
   index: number;
   family: number;
   ranges: { range: string; subnet: string; start: string; end: string; blockSize: number; blocks: string }[];
-  owned: { block: string; size: string; used: number; free: string }[];
+  owned: { block: string; size: string; used: number; free: string; cooling: number }[];
   free: string;
   used: number;
 }
@@ -56,7 +56,7 @@ interface BlocksReport {
   rangeSets: SetReport[];
   added: string[];
   removed: string[];
-  refused: { block: string; leases: number }[];
+  refused: { block: string; leases: number; cooling: number }[];
   dropped: { block: string; leases: number }[];
 }
 
@@ -65,6 +65,8 @@ interface ClusterNet {
   conflist: string;
   /** blocks (SET:CIDR) that have had no lease since this time (ms, this agent's clock) */
   emptySince: Map<string, number>;
+  /** blocks with no allocatable address (all excluded, the gateway alone): never claimed again by this agent */
+  useless: Set<string>;
   /** blocks taken out of the file to be returned, whose etcd key is still to be deleted */
   returning: Set<string>;
   last: BlocksReport | null;
@@ -139,6 +141,7 @@ export class ClusterTier {
         name: c.network,
         conflist: c.path,
         emptySince: new Map(),
+        useless: new Set(),
         returning: new Set(),
         last: null,
         ownedInEtcd: 0,
@@ -302,7 +305,7 @@ export class ClusterTier {
     const now = Date.now();
     let free = BigInt(s.free);
     for (const o of s.owned) {
-      if (o.used > 0) {
+      if (o.used > 0 || o.cooling > 0) {
         n.emptySince.delete(o.block);
         continue;
       }
@@ -358,11 +361,22 @@ export class ClusterTier {
     const ranges: Range[] = s.ranges.map(
       (x) => ({ rangeStart: parseIP(x.start)!, rangeEnd: parseIP(x.end)!, blockSize: x.blockSize }) as unknown as Range,
     );
-    const own = async (c: string): Promise<AgentAnswer> => {
+    const own = async (c: string, requested = false): Promise<AgentAnswer | null> => {
       const block = `${set}:${c}`;
       // 2. etcd committed: now the file
       if (process.env.LOCAL_IPAM_AGENT_FAULT === "kill:after-claim") process.kill(process.pid, "SIGKILL");
-      await this.report(n, { add: [block] });
+      const after = await this.report(n, { add: [block] });
+      const got = after.rangeSets[set]?.owned.find((o) => o.block === block);
+      if (!requested && got && got.used === 0 && BigInt(got.free) === 0n) {
+        // nothing in it can be handed out (excluded, the gateway, outside the range): back at once, never again
+        n.useless.add(c);
+        const record = await this.o.registry.owner(n.name, c, { timeoutMs: left() });
+        const out = await this.report(n, { remove: [block] });
+        if (out.removed.includes(block) && record?.node === this.o.node)
+          await this.o.registry.release(n.name, c, record, { timeoutMs: left() });
+        this.o.log("info", "a block without an allocatable address: returned", { network: n.name, block });
+        return null;
+      }
       this.o.log("info", "claimed a block", { network: n.name, block, ms: Math.round(performance.now() - started) });
       return finish("ok", { ok: true, block });
     };
@@ -379,11 +393,7 @@ export class ClusterTier {
     };
     const counts = ranges.map((x) => blockCount(x));
     const total = counts.reduce((a, b) => a + b, 0n);
-    const nth = (k: bigint) => {
-      let j = 0;
-      while (k >= counts[j]!) k -= counts[j++]!;
-      return formatCIDR(blockAt(ranges[j]!, k));
-    };
+    const nth = (k: bigint) => formatCIDR(nthBlock(ranges, counts, k));
     try {
       await this.o.registry.useGrid(n.name, gridOf(r), { timeoutMs: left() });
       if (ip) {
@@ -392,29 +402,31 @@ export class ClusterTier {
         if (!r0)
           return finish("error", { ok: false, reason: "bad-request", msg: "the address is in no range of the set" });
         const c = formatCIDR({ ip: networkOf(ip, r0.blockSize!), prefix: r0.blockSize!, maskBits: ip.v6 ? 128 : 32 });
-        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return (await own(c, true))!;
         const owner = (await this.o.registry.owner(n.name, c, { timeoutMs: left() }))?.node;
-        if (owner === this.o.node) return own(c);
+        if (owner === this.o.node) return (await own(c, true))!;
         return finish("taken", { ok: false, reason: "taken", msg: `block ${c} is node ${owner ?? "?"}'s` });
       }
       // a few blocks at random first, without reading the pool: in a pool with room the first one is free
       for (let i = 0; i < 3; i++) {
         const c = nth(randomBelow(total));
-        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
+        if (n.useless.has(c)) continue;
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) {
+          const a = await own(c);
+          if (a) return a;
+        }
       }
-      // a crowded pool: read which blocks are taken and try the free ones, from a random place, in order
+      // a crowded pool: read which blocks are taken, and try free ones from a random place on, in order
       const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
-      const candidates: string[] = [];
-      let k = randomBelow(total);
-      for (let probes = 0n; probes < total && probes < 100_000n && candidates.length < 64; probes++) {
-        const c = nth(k);
-        if (!taken.has(c) && !candidates.includes(c)) candidates.push(c);
-        k = (k + 1n) % total;
-      }
+      const candidates = freeBlocks(ranges, counts, taken, n.useless, randomBelow(total), 64);
       if (candidates.length === 0)
         return finish("full", { ok: false, reason: "full", msg: `no free block in ${n.name}` });
       for (const c of candidates) {
-        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return own(c);
+        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) {
+          const a = await own(c);
+          if (a) return a;
+          continue;
+        }
         this.bump(this.stats.claims, `${n.name}\u0000lost`); // another node was quicker: the next candidate
       }
     } catch (e) {

@@ -54,15 +54,18 @@ export function runBlocks(conf: IpamConfig, change: BlocksChange): object {
   const store = NetworkStore.open(conf.dataDir, conf.name, {
     create: true,
     lockTimeoutMs: lockTimeoutMs(platform().env()),
+    reuseDelayMs: conf.reuseDelayMs,
   })!;
   try {
     let blocks = store.readBlocks();
     const before = blocks.map(blockName).sort().join();
     const added: string[] = [];
     const removed: string[] = [];
-    const refused: { block: string; leases: number }[] = [];
+    const refused: { block: string; leases: number; cooling: number }[] = [];
     const dropped: { block: string; leases: number }[] = [];
     const leasesIn = (b: Block) => store.countLeased(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix));
+    // an address released less than reuseDelay ago must not be handed out by another node either
+    const coolingIn = (b: Block) => store.coolingBetween(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix));
     for (const b of adds) {
       if (blocks.some((x) => same(x, b))) continue;
       blocks.push(b);
@@ -71,8 +74,9 @@ export function runBlocks(conf: IpamConfig, change: BlocksChange): object {
     for (const b of removes) {
       if (!blocks.some((x) => same(x, b))) continue;
       const n = leasesIn(b);
-      if (n > 0) {
-        refused.push({ block: blockName(b), leases: n });
+      const cooling = coolingIn(b);
+      if (n > 0 || cooling > 0) {
+        refused.push({ block: blockName(b), leases: n, cooling });
         continue;
       }
       blocks = blocks.filter((x) => !same(x, b));
@@ -135,7 +139,8 @@ function report(conf: IpamConfig, store: NetworkStore, blocks: Block[]): object 
             used += store.countLeased({ v6, n: iv.from }, { v6, n: iv.to });
           }
           const free = allocatable > BigInt(used) ? allocatable - BigInt(used) : 0n;
-          return { block: blockName(b), size: String(size), used, free: String(free) };
+          const cooling = store.coolingBetween(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix));
+          return { block: blockName(b), size: String(size), used, free: String(free), cooling };
         }),
         free: String(counts.free),
         used: counts.used,

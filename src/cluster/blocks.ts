@@ -101,3 +101,81 @@ export function blockAt(r: Range, k: bigint): Cidr {
   const n = ((r.rangeStart.n >> size) + k) << size;
   return { ip: { v6: r.rangeStart.v6, n }, prefix: r.blockSize!, maskBits: bits as 32 | 128 };
 }
+
+/** Block number `k` of a range set, counting the blocks of each range (`counts`, their blockCounts) in turn. */
+export function nthBlock(ranges: readonly Range[], counts: readonly bigint[], k: bigint): Cidr {
+  let j = 0;
+  while (k >= counts[j]!) k -= counts[j++]!;
+  return blockAt(ranges[j]!, k);
+}
+
+/**
+ * Up to `max` blocks of a range set (its ranges and their blockCounts) that `taken` does not hold and are not
+ * `useless`, from block number `start` on and round again from 0, in order: found among the gaps between the taken blocks, so the cost grows with the blocks taken,
+ * not with the size of the pool (a /8 of one-address blocks is 16 million).
+ */
+export function freeBlocks(
+  ranges: readonly Range[],
+  counts: readonly bigint[],
+  taken: ReadonlyMap<string, unknown>,
+  useless: ReadonlySet<string>,
+  start: bigint,
+  max: number,
+): string[] {
+  // the numbers (0 .. total-1, counting range by range) of the taken blocks
+  const offsets: bigint[] = [];
+  let at = 0n;
+  for (const c of counts) {
+    offsets.push(at);
+    at += c;
+  }
+  const numbers: bigint[] = [];
+  for (const text of [...taken.keys(), ...useless]) {
+    const c = parseCIDR(text);
+    if (!c) continue;
+    ranges.forEach((r, j) => {
+      if (c.prefix !== r.blockSize || c.ip.v6 !== r.rangeStart.v6) return;
+      const shift = BigInt((c.ip.v6 ? 128 : 32) - c.prefix);
+      const k = (c.ip.n >> shift) - (r.rangeStart.n >> shift);
+      if (k >= 0n && k < counts[j]!) numbers.push(offsets[j]! + k);
+    });
+  }
+  numbers.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = numbers.filter((x, i) => i === 0 || x !== numbers[i - 1]);
+  const nth = (k: bigint) => formatCIDR(nthBlock(ranges, counts, k));
+  const out: string[] = [];
+  // the free numbers from `start` on, then from 0: between consecutive taken numbers
+  const collect = (from: bigint, to: bigint) => {
+    let i = lowerBound(sorted, from);
+    let k = from;
+    while (k < to && out.length < max) {
+      while (i < sorted.length && sorted[i]! < k) i++;
+      if (i < sorted.length && sorted[i] === k) {
+        k++;
+        continue;
+      }
+      // k is free, and so is every number up to the next taken one
+      const next = i < sorted.length && sorted[i]! < to ? sorted[i]! : to;
+      for (; k < next && out.length < max; k++) {
+        const c = nth(k);
+        if (!taken.has(c) && !useless.has(c) && !out.includes(c)) out.push(c);
+      }
+    }
+  };
+  const total = counts.reduce((a, b) => a + b, 0n);
+  collect(start, total);
+  collect(0n, start);
+  return out;
+}
+
+/** The first index of sorted `xs` whose value is at least `x`. */
+function lowerBound(xs: readonly bigint[], x: bigint): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

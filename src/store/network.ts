@@ -376,6 +376,18 @@ export class NetworkStore implements Store {
     return this.releaseTimes().get(formatIP(ip));
   }
 
+  /** How many addresses in [from, to] were released less than reuseDelay ago (0 without a reuseDelay). */
+  coolingBetween(from: Addr, to: Addr): number {
+    if (this.reuseDelayMs <= 0) return 0;
+    const now = platform().realtimeMs();
+    let n = 0;
+    for (const [name, at] of this.releaseTimes()) {
+      const ip = parseIP(name);
+      if (ip && ip.v6 === from.v6 && ip.n >= from.n && ip.n <= to.n && now - at < this.reuseDelayMs) n++;
+    }
+    return n;
+  }
+
   // --- the Store verbs ---
 
   getByID(id: string, ifname: string): Addr[] {

@@ -56,7 +56,11 @@ const addressOf = (o: Outcome) => (o.json as any).ips[0].address as string;
 
 /** What the agent is made to give the plugin; it writes the block it grants through `local-ipam blocks`. */
 function blocks(...change: string[]): any {
-  const r = spawnSync(LOCAL_IPAM, ["blocks", "--config", writeConf(conf()), "--json", ...change], { encoding: "utf8" });
+  return blocksOf(conf(), ...change);
+}
+
+function blocksOf(c: object, ...change: string[]): any {
+  const r = spawnSync(LOCAL_IPAM, ["blocks", "--config", writeConf(c), "--json", ...change], { encoding: "utf8" });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 }
@@ -234,7 +238,13 @@ describe("a cluster network, the plugin's side", () => {
     const file = join(dir, "data", ".local-ipam", "cn", "blocks");
     writeFileSync(file, `${readFileSync(file, "utf8")}0 10.77.0.128/25\n`); // the old config's /25
     const report = blocks();
-    expect(report.rangeSets[0].owned).toContainEqual({ block: "0:10.77.0.128/25", size: "127", used: 0, free: "0" });
+    expect(report.rangeSets[0].owned).toContainEqual({
+      block: "0:10.77.0.128/25",
+      size: "127",
+      used: 0,
+      free: "0",
+      cooling: 0,
+    });
     for (const id of ["a", "b", "c", "d"]) expect(add(id).status).toBe(0);
     const o = add("e", conf({ cluster: { agentSocket: socket(), claimTimeout: "300ms" } }));
     expect((o.json as any).code).toBe(11); // full: the /25 is not a block of this config
@@ -251,6 +261,19 @@ describe("a cluster network, the plugin's side", () => {
     expect(o.status).toBe(1);
     expect(o.json).toMatchObject({ code: 5, msg: `read ${file}: file too large` });
     expect(leases()).toEqual([]);
+  });
+
+  it("a block with an address still cooling (reuseDelay) is not given back: no other node may hand it out yet", () => {
+    const cooled = conf({ reuseDelay: "1h" });
+    blocksOf(cooled, "--add", "0:10.77.0.8/30");
+    expect(add("a", cooled).status).toBe(0);
+    expect(del("a", cooled).status).toBe(0);
+    const r = blocksOf(cooled, "--remove", "0:10.77.0.8/30");
+    expect(r.removed).toEqual([]);
+    expect(r.refused).toEqual([{ block: "0:10.77.0.8/30", leases: 0, cooling: 1 }]);
+    expect(r.rangeSets[0].owned[0]).toMatchObject({ used: 0, cooling: 1 });
+    // without the delay the same block goes back
+    expect(blocksOf(conf(), "--remove", "0:10.77.0.8/30").removed).toEqual(["0:10.77.0.8/30"]);
   });
 
   it("DEL and CHECK never need the agent", () => {

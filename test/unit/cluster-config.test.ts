@@ -1,5 +1,7 @@
 // Cluster networks in-process: the config keys (ipam.cluster, blockSize), the blocks file, and a range set cut
 // down to the owned blocks, against a model that lists every address.
+
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { unleased } from "../../src/allocator/pool.js";
 import {
@@ -7,6 +9,8 @@ import {
   blockCount,
   blockOf,
   formatBlocksFile,
+  freeBlocks,
+  nthBlock,
   parseBlockName,
   parseBlocksFile,
   restrictToBlocks,
@@ -176,5 +180,63 @@ describe("blocks", () => {
     expect(got).toEqual([...model.slice(start), ...model.slice(0, start)]);
     expect(allocatableCount(mine[0]!)).toBe(BigInt(model.length));
     expect(allocatableCount(restrictToBlocks(set!, [])[0]!)).toBe(0n);
+  });
+});
+
+describe("freeBlocks: the free blocks of a crowded pool, found between the taken ones", () => {
+  const set = (ranges: object[]) => load({ cluster: {}, ranges: [ranges] }).rangeSets[0]!;
+  /** the model: every block number in order from `start`, round again, minus what is taken or useless */
+  const model = (s: ReturnType<typeof set>, taken: Set<string>, useless: Set<string>, start: number, max: number) => {
+    const counts = s.map((r) => blockCount(r));
+    const total = Number(counts.reduce((a, b) => a + b, 0n));
+    const out: string[] = [];
+    for (let i = 0; i < total && out.length < max; i++) {
+      const c = formatCIDR(nthBlock(s, counts, BigInt((start + i) % total)));
+      if (!taken.has(c) && !useless.has(c) && !out.includes(c)) out.push(c);
+    }
+    return out;
+  };
+
+  it("equals walking every block, for random pools, taken sets and starts (two ranges sharing a subnet too)", () => {
+    const shapes = [
+      set([{ subnet: "10.1.0.0/24", blockSize: 28 }]),
+      set([
+        { subnet: "10.1.0.0/24", rangeEnd: "10.1.0.100", blockSize: 28 },
+        { subnet: "10.1.0.0/24", rangeStart: "10.1.0.101", blockSize: 28 },
+        { subnet: "10.2.0.0/26", blockSize: 29 },
+      ]),
+      set([{ subnet: "fd00::/120", blockSize: 126 }]),
+    ];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: shapes.length - 1 }),
+        fc.array(fc.nat(), { maxLength: 80 }),
+        fc.array(fc.nat(), { maxLength: 5 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 70 }),
+        (which, takenAt, uselessAt, startAt, max) => {
+          const s = shapes[which]!;
+          const counts = s.map((r) => blockCount(r));
+          const total = Number(counts.reduce((a, b) => a + b, 0n));
+          const name = (k: number) => formatCIDR(nthBlock(s, counts, BigInt(k % total)));
+          const taken = new Set(takenAt.map(name));
+          const useless = new Set(uselessAt.map(name));
+          const start = startAt % total;
+          const got = freeBlocks(s, counts, new Map([...taken].map((t) => [t, 1])), useless, BigInt(start), max);
+          expect(got).toEqual(model(s, taken, useless, start, max));
+        },
+      ),
+      { seed: 20261125, numRuns: 300 },
+    );
+  });
+
+  it("a /8 of one-address blocks with 150,000 taken in a row: finds the next free one, not a false 'full'", () => {
+    const s = set([{ subnet: "10.0.0.0/8", blockSize: 32 }]);
+    const counts = s.map((r) => blockCount(r));
+    const taken = new Map<string, unknown>();
+    for (let k = 0n; k < 150_000n; k++) taken.set(formatCIDR(nthBlock(s, counts, k)), 1);
+    const got = freeBlocks(s, counts, taken, new Set(), 0n, 2);
+    expect(got).toEqual([formatCIDR(nthBlock(s, counts, 150_000n)), formatCIDR(nthBlock(s, counts, 150_001n))]);
+    expect(got[0]).toBe("10.2.73.241/32");
   });
 });
