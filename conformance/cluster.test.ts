@@ -406,6 +406,67 @@ describe("cluster pools on etcd", () => {
     expect([...owners(net)]).toEqual([[`${base}.48/28`, "node-a"]]);
   });
 
+  it("240 one-address blocks with nothing to hand out: none is ever claimed, the usable ones are found", async () => {
+    const a = nodes[0]!;
+    const base = `10.${200 + netCount}.0`;
+    const net: NetSpec = {
+      name: `cn${netCount++}`,
+      ranges: [
+        [
+          {
+            subnet: `${base}.0/24`,
+            blockSize: 32,
+            exclude: [`${base}.0/25`, `${base}.128/26`, `${base}.192/27`, `${base}.224/28`],
+          },
+        ],
+      ],
+    };
+    const logBefore = a.agent!.log.length;
+    a.addNetwork(net); // on node-a alone
+    for (let i = 0; i < 5; i++) {
+      const o = await a.add(net, `usable-${i}`);
+      expect(o.status, o.stdout).toBe(0);
+      expect(Number(o.json.ips[0].address.split("/")[0].split(".")[3])).toBeGreaterThanOrEqual(240);
+    }
+    for (const [block] of owners(net)) expect(Number(block.split("/")[0]!.split(".")[3])).toBeGreaterThanOrEqual(240);
+    expect(a.agent!.log.slice(logBefore)).not.toContain("without an allocatable address");
+  });
+
+  it("blockSize changed in place (grid key deleted): old blocks' leases stay protected, their addresses go to nobody else", async () => {
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
+    const base = `10.${200 + netCount}.0`;
+    const net: NetSpec = { name: `cn${netCount++}`, ranges: [[{ subnet: `${base}.0/24`, blockSize: 26 }]] };
+    a.addNetwork(net);
+    b.addNetwork(net);
+    const ask = (n: ClusterNode, spec: NetSpec, id: string, ip?: string) =>
+      runAsync(LOCAL_IPAM, { command: "ADD", containerId: id, args: ip ? `IP=${ip}` : undefined }, n.netconf(spec));
+    for (const ip of ["130", "140"]) expect((await ask(a, net, `old-${ip}`, `${base}.${ip}`)).status).toBe(0);
+    expect(owners(net).get(`${base}.128/26`)).toBe("node-a");
+    // the operator's change: blocks of 16 from now on, on every node; the recorded grid deleted by hand
+    const small: NetSpec = { ...net, ranges: [[{ subnet: `${base}.0/24`, blockSize: 28 }]] };
+    a.addNetwork(small);
+    b.addNetwork(small);
+    etcd.etcdctl(["del", `/local-ipam/${net.name}/grid`]);
+    // node-a claims the new block that holds its old leases
+    await until("node-a to hold the /28 under its leases", () => owners(small).get(`${base}.128/28`) === "node-a");
+    expect(a.blocks(small).map((x) => x.block)).toContain(`0:${base}.128/28`);
+    // nobody else gets an address of the old /26 while it is node-a's
+    const inOld = (o: Outcome) => o.status === 0 && /\.(1[2-8]\d|19[01])\//.test(o.json.ips[0].address);
+    const b131 = await ask(b, small, "b-131", `${base}.131`);
+    expect(b131.status, b131.stdout).toBe(1);
+    const b150 = await ask(b, small, "b-150", `${base}.150`);
+    expect(b150.status).toBe(1);
+    for (let i = 0; i < 24; i++) {
+      const o = await ask(b, small, `b-any-${i}`);
+      expect(o.status, o.stdout).toBe(0);
+      expect(inOld(o), o.json.ips[0].address).toBe(false);
+    }
+    // node-a asking for an address of its own old block gets that address's new block, at once
+    const a150 = await ask(a, small, "a-150", `${base}.150`);
+    expect(a150.status, a150.stdout).toBe(0);
+    expect(owners(small).get(`${base}.144/28`)).toBe("node-a");
+  });
+
   it("release-node: refused while the node lives; after its agent stopped, its blocks return; back, it claims again what it uses", async () => {
     const net = network();
     const [a, , c] = nodes as [ClusterNode, ClusterNode, ClusterNode];

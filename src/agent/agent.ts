@@ -10,6 +10,7 @@ import { findConfigs } from "./conflists.js";
 import { AbsenceTracker, type LeaseRow } from "./gc.js";
 import { type KubeClient, KubeError, type NodeInfo } from "./kube.js";
 import type { PluginRunner } from "./plugin.js";
+import { sleepUnlessAborted } from "./sleep.js";
 
 interface AgentOptions {
   /** the Node whose pod CIDRs the conflist follows (with kube) */
@@ -137,17 +138,7 @@ export class Agent {
 
   /** Resolves after `ms`, or at once when the agent is stopping. */
   private sleep(ms: number): Promise<void> {
-    const signal = this.signal;
-    return new Promise((resolvePromise) => {
-      if (signal.aborted) return resolvePromise();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolvePromise();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return sleepUnlessAborted(ms, this.signal);
   }
 
   private countInstall(ok: boolean, output: string): void {

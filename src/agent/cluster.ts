@@ -12,12 +12,13 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
-import { blockCount, freeBlocks, nthBlock } from "../cluster/blocks.js";
+import { allocatableInBlock, blockCount, freeBlocks, nthBlock } from "../cluster/blocks.js";
 import { type BlockRecord, type BlockRegistry, GridMismatch, gridText, RegistryError } from "../cluster/registry.js";
 import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
-import { findConfigs } from "./conflists.js";
+import { findConfigs, ipamConfigOf } from "./conflists.js";
 import type { PluginRunner } from "./plugin.js";
+import { sleepUnlessAborted } from "./sleep.js";
 
 interface ClusterOptions {
   node: string;
@@ -47,7 +48,17 @@ interface SetReport {
   index: number;
   family: number;
   ranges: { range: string; subnet: string; start: string; end: string; blockSize: number; blocks: string }[];
-  owned: { block: string; size: string; used: number; free: string; cooling: number }[];
+  owned: {
+    block: string;
+    size: string;
+    used: number;
+    free: string;
+    cooling: number;
+    /** whether it is a block of the config's grid */
+    fits: boolean;
+    /** for a block that does not fit: the grid blocks holding its leases */
+    cover?: string[];
+  }[];
   free: string;
   used: number;
 }
@@ -65,8 +76,15 @@ interface ClusterNet {
   conflist: string;
   /** blocks (SET:CIDR) that have had no lease since this time (ms, this agent's clock) */
   emptySince: Map<string, number>;
-  /** blocks with no allocatable address (all excluded, the gateway alone): never claimed again by this agent */
+  /** blocks with no allocatable address (all excluded, the gateway alone): not claimed again by this agent while
+   * the network's ipam block stays as it is */
   useless: Set<string>;
+  /** the ipam block `useless` was learnt under */
+  ipam: string;
+  /** the last grid mismatch logged */
+  gridError: string;
+  /** whether the last listing of the pool had keys that are not blocks of this node's grid (null: not listed yet) */
+  foreignKeys: boolean | null;
   /** blocks taken out of the file to be returned, whose etcd key is still to be deleted */
   returning: Set<string>;
   last: BlocksReport | null;
@@ -87,6 +105,8 @@ export interface AgentAnswer {
 
 const PUBLISH_MS = 60_000;
 const REQUEST_WAIT_MS = 10_000;
+/** rounds of candidates a claim without a deadline (the headroom's) tries before the next pass */
+const MAX_CLAIM_ROUNDS = 4;
 const CLAIM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const cidrOfBlock = (name: string) => name.slice(name.indexOf(":") + 1);
@@ -135,6 +155,8 @@ export class ClusterTier {
       const known = this.nets.get(c.network);
       if (known) {
         known.conflist = c.path;
+        if (known.ipam !== c.ipam) known.useless.clear(); // excludes may have changed
+        known.ipam = c.ipam;
         continue;
       }
       this.nets.set(c.network, {
@@ -142,6 +164,9 @@ export class ClusterTier {
         conflist: c.path,
         emptySince: new Map(),
         useless: new Set(),
+        ipam: c.ipam,
+        gridError: "",
+        foreignKeys: null,
         returning: new Set(),
         last: null,
         ownedInEtcd: 0,
@@ -171,12 +196,14 @@ export class ClusterTier {
 
   private async heartbeats(): Promise<void> {
     while (!this.abort.signal.aborted) {
+      let next = this.o.heartbeatMs;
       try {
         await this.liveness();
       } catch (e) {
         this.etcdError("liveness", e);
+        next = Math.min(1000, next); // a missed renewal is tried again soon, well inside the TTL
       }
-      await this.sleep(this.o.heartbeatMs);
+      await this.sleep(next);
     }
   }
 
@@ -198,17 +225,7 @@ export class ClusterTier {
   }
 
   private sleep(ms: number): Promise<void> {
-    const signal = this.abort.signal;
-    return new Promise((resolvePromise) => {
-      if (signal.aborted) return resolvePromise();
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        resolvePromise();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return sleepUnlessAborted(ms, this.abort.signal);
   }
 
   private lastEtcdError = "";
@@ -221,7 +238,8 @@ export class ClusterTier {
 
   /** This node's liveness, renewed; its published use rides on it. */
   private async liveness(): Promise<void> {
-    if (!(await this.o.registry.heartbeat())) return;
+    // each renewal bounded by its interval: a slow one must not eat the TTL
+    if (!(await this.o.registry.heartbeat({ timeoutMs: this.o.heartbeatMs }))) return;
     if (this.everAlive) this.o.log("warn", "this node's liveness had expired: made anew");
     this.everAlive = true;
     for (const n of this.nets.values()) n.published = "";
@@ -233,8 +251,8 @@ export class ClusterTier {
   private async pass(n: ClusterNet): Promise<void> {
     let r = await this.report(n);
     if (Date.now() - n.reconciledAt >= this.o.reconcileMs) {
+      n.reconciledAt = Date.now(); // a failed one waits for the next interval too
       r = await this.reconcile(n, r);
-      n.reconciledAt = Date.now();
     }
     // headroom: claim while a set has too few free addresses; return blocks empty for long, beyond the headroom
     for (const s of r.rangeSets) {
@@ -252,29 +270,66 @@ export class ClusterTier {
    * 4. The file against etcd: this node's blocks in the owner index but not in the file are added back (a crash
    * between claim and write); blocks in the file whose key another node holds are dropped from allocation at once,
    * loudly; blocks in the file without a key (released by an operator while this node lived) are claimed back.
+   * A block of another grid (an older blockSize) is never claimed or added under its own name: the grid blocks
+   * holding its leases are claimed instead, and its own key, once out of the file, is released.
    */
   private async reconcile(n: ClusterNet, r: BlocksReport): Promise<BlocksReport> {
     const reg = this.o.registry;
-    await reg.useGrid(n.name, gridOf(r));
     const mine = new Set(await reg.ownedBy(n.name, this.o.node));
     const inFile = new Map(r.rangeSets.flatMap((s) => s.owned.map((o) => [cidrOfBlock(o.block), o] as const)));
+    // claims need the cluster's grid; the rest of the reconcile does not
+    let grid: GridMismatch | null = null;
+    const claim = async (set: number, cidr: string): Promise<boolean> => {
+      if (grid) return false;
+      try {
+        await reg.useGrid(n.name, gridOf(r));
+        return await reg.claim(n.name, set, cidr);
+      } catch (e) {
+        if (!(e instanceof GridMismatch)) throw e;
+        grid = e;
+        this.gridRefused(n, e);
+        return false;
+      }
+    };
     const add: string[] = [];
     for (const cidr of mine) {
       if (inFile.has(cidr)) continue;
       const record = await reg.owner(n.name, cidr);
       if (!record || record.node !== this.o.node) continue; // an index key without its block: left alone
       const block = `${record.set}:${cidr}`;
-      if (n.returning.has(block)) await this.finishReturn(n, block, record);
+      // not in the file, so nothing was leased in it since it left: a block of another grid just goes
+      if (n.returning.has(block) || !fitsGrid(r, record.set, cidr)) await this.finishReturn(n, block, record);
       else add.push(block);
     }
     const drop: string[] = [];
     for (const [cidr, o] of inFile) {
+      if (!o.fits) {
+        for (const b of o.cover ?? []) {
+          const c = cidrOfBlock(b);
+          if (inFile.has(c)) continue;
+          const owner = (await reg.owner(n.name, c))?.node;
+          if (owner === this.o.node || (owner === undefined && (await claim(setOfBlock(b), c)))) add.push(b);
+          else if (owner !== undefined)
+            this.o.log("error", "leases of a block of an older grid lie in a block another node owns", {
+              network: n.name,
+              block: o.block,
+              gridBlock: b,
+              owner,
+            });
+        }
+        continue;
+      }
       if (mine.has(cidr)) continue;
-      const owner = (await reg.owner(n.name, cidr))?.node;
+      let owner = (await reg.owner(n.name, cidr))?.node;
       if (owner === this.o.node) continue; // a claim that committed after the index was read
       // nobody's (a release-node while this node lived on): claimed back, whatever the count of leases this pass
       // read says (an ADD may have leased into it since); dropped only once another node has it
-      if (owner === undefined && (await reg.claim(n.name, setOfBlock(o.block), cidr))) continue;
+      if (owner === undefined) {
+        if (await claim(setOfBlock(o.block), cidr)) continue;
+        if (grid) continue; // kept as it is until the grids agree
+        owner = (await reg.owner(n.name, cidr))?.node;
+        if (owner === this.o.node) continue;
+      }
       drop.push(o.block);
       this.bump(this.stats.dropped, n.name);
       this.o.log("error", "a block in this node's file is not this node's in etcd: no longer allocated from", {
@@ -292,6 +347,17 @@ export class ClusterTier {
       this.o.log("warn", "recovered a block owned in etcd but missing from the file", { network: n.name, block: b });
     }
     return after;
+  }
+
+  /** A grid mismatch, counted each time and logged when it is news. */
+  private gridRefused(n: ClusterNet, e: GridMismatch): void {
+    this.bump(this.stats.claims, `${n.name}\u0000grid`);
+    if (n.gridError === e.message) return;
+    n.gridError = e.message;
+    this.o.log("error", "not claiming: this node's block grid is not the cluster's", {
+      network: n.name,
+      error: e.message,
+    });
   }
 
   private headroomOf(s: SetReport): number {
@@ -382,17 +448,24 @@ export class ClusterTier {
     };
     const unavailable = (e: unknown) => {
       if (e instanceof GridMismatch) {
-        this.o.log("error", "not claiming: this node's block grid is not the cluster's", {
-          network: n.name,
-          error: e.message,
-        });
-        return finish("grid", { ok: false, reason: "unavailable", msg: e.message });
+        this.gridRefused(n, e);
+        return { ok: false, reason: "unavailable", msg: e.message } satisfies AgentAnswer;
       }
       this.etcdError(`claim in ${n.name}`, e);
       return finish("error", { ok: false, reason: "unavailable", msg: `etcd: ${(e as Error).message}` });
     };
     const counts = ranges.map((x) => blockCount(x));
     const total = counts.reduce((a, b) => a + b, 0n);
+    // a block with nothing the allocator could hand out (excluded, the gateway alone) is never claimed
+    const conf = ipamConfigOf(n.conflist, this.o.ipamType);
+    const usable = (c: string): boolean => {
+      if (n.useless.has(c)) return false;
+      const cidr = parseCIDR(c);
+      const rs = conf?.rangeSets[set];
+      if (!cidr || !rs || allocatableInBlock(rs, cidr) > 0n) return true;
+      n.useless.add(c);
+      return false;
+    };
     const nth = (k: bigint) => formatCIDR(nthBlock(ranges, counts, k));
     try {
       await this.o.registry.useGrid(n.name, gridOf(r), { timeoutMs: left() });
@@ -402,38 +475,72 @@ export class ClusterTier {
         if (!r0)
           return finish("error", { ok: false, reason: "bad-request", msg: "the address is in no range of the set" });
         const c = formatCIDR({ ip: networkOf(ip, r0.blockSize!), prefix: r0.blockSize!, maskBits: ip.v6 ? 128 : 32 });
-        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return (await own(c, true))!;
-        const owner = (await this.o.registry.owner(n.name, c, { timeoutMs: left() }))?.node;
-        if (owner === this.o.node) return (await own(c, true))!;
-        return finish("taken", { ok: false, reason: "taken", msg: `block ${c} is node ${owner ?? "?"}'s` });
+        // a key of an older grid over this block, another node's: its addresses may be in use there
+        if (n.foreignKeys !== false) {
+          const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
+          n.foreignKeys = [...taken].some(([cidr, record]) => !fitsGrid(r, record.set, cidr));
+          const over = [...taken].find(([k, rec]) => k !== c && rec.node !== this.o.node && cidrsMeet(k, c));
+          if (over)
+            return finish("taken", {
+              ok: false,
+              reason: "taken",
+              msg: `block ${c} meets ${over[0]}, node ${over[1].node}'s`,
+            });
+        }
+        // a lost claim and then no owner: the block was released in between (or the claim's lost answer was not
+        // applied): asked again
+        for (let attempt = 0; attempt < 3; attempt++) {
+          if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) return (await own(c, true))!;
+          const owner = (await this.o.registry.owner(n.name, c, { timeoutMs: left() }))?.node;
+          if (owner === this.o.node) return (await own(c, true))!;
+          if (owner !== undefined)
+            return finish("taken", { ok: false, reason: "taken", msg: `block ${c} is node ${owner}'s` });
+        }
+        return finish("error", { ok: false, reason: "unavailable", msg: `block ${c} kept changing hands` });
       }
-      // a few blocks at random first, without reading the pool: in a pool with room the first one is free
-      for (let i = 0; i < 3; i++) {
+      // a few blocks at random first, without reading the pool: in a pool with room the first one is free. Not
+      // while the pool may hold keys of another grid (an older blockSize), which only a listing shows
+      for (let i = 0; i < 3 && n.foreignKeys === false; i++) {
         const c = nth(randomBelow(total));
-        if (n.useless.has(c)) continue;
+        if (!usable(c)) continue;
         if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) {
           const a = await own(c);
           if (a) return a;
         }
       }
-      // a crowded pool: read which blocks are taken, and try free ones from a random place on, in order
-      const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
-      const candidates = freeBlocks(ranges, counts, taken, n.useless, randomBelow(total), 64);
-      if (candidates.length === 0)
-        return finish("full", { ok: false, reason: "full", msg: `no free block in ${n.name}` });
-      for (const c of candidates) {
-        if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) {
-          const a = await own(c);
-          if (a) return a;
-          continue;
+      // a crowded pool: read which blocks are taken, and try free ones from a random place on, in order; again
+      // while others win the races or the blocks had nothing to hand out, until the pool has none or time is up
+      for (let round = 1; ; round++) {
+        const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
+        n.foreignKeys = [...taken].some(([cidr, record]) => !fitsGrid(r, record.set, cidr));
+        // free blocks, then the usable ones of them (the others join `useless` and the next look passes them by)
+        let candidates: string[] = [];
+        for (let look = 0; look < 64 && candidates.length === 0; look++) {
+          const free = freeBlocks(ranges, counts, taken, n.useless, randomBelow(total), 64);
+          if (free.length === 0)
+            return finish("full", { ok: false, reason: "full", msg: `no free block in ${n.name}` });
+          candidates = free.filter(usable);
         }
-        this.bump(this.stats.claims, `${n.name}\u0000lost`); // another node was quicker: the next candidate
+        for (const c of candidates) {
+          if (await this.o.registry.claim(n.name, set, c, { timeoutMs: left() })) {
+            const a = await own(c);
+            if (a) return a;
+            continue;
+          }
+          this.bump(this.stats.claims, `${n.name}\u0000lost`); // another node was quicker: the next candidate
+        }
+        const late = timeoutMs === undefined ? round >= MAX_CLAIM_ROUNDS : (left() ?? 0) <= 100;
+        if (late) break;
       }
     } catch (e) {
       if (e instanceof RegistryError) return unavailable(e);
       throw e;
     }
-    return finish("full", { ok: false, reason: "full", msg: `every free block of ${n.name} was taken meanwhile` });
+    return finish("error", {
+      ok: false,
+      reason: "unavailable",
+      msg: `no free block of ${n.name} could be had in time: other nodes took them first, or they had no allocatable address`,
+    });
   }
 
   /** Publishes this node's use of its blocks on its liveness key (for `local-ipam pool`), when it changed. */
@@ -520,7 +627,8 @@ export class ClusterTier {
           const r = await this.report(n);
           const s = r.rangeSets[set];
           if (s && !ip && BigInt(s.free) > 0n) return { ok: true, served: "already" };
-          if (s && ip && s.owned.some((o) => inCidr(ip, cidrOfBlock(o.block)))) return { ok: true, served: "already" };
+          if (s && ip && s.owned.some((o) => o.fits && inCidr(ip, cidrOfBlock(o.block))))
+            return { ok: true, served: "already" };
           const spent = performance.now() - arrived;
           return this.claimNew(n, set, ip, timeoutMs === undefined ? undefined : Math.max(100, timeoutMs - spent));
         });
@@ -534,7 +642,7 @@ export class ClusterTier {
                 resolve({
                   ok: false,
                   reason: "unavailable",
-                  msg: `etcd: no claim got through in time (last etcd error: ${this.lastEtcdError || "none"})`,
+                  msg: `no claim got through in time (it waited behind other work on ${n.name}; last etcd error: ${this.lastEtcdError || "none"})`,
                 }),
               timeoutMs,
             ).unref(),
@@ -664,6 +772,35 @@ export class ClusterTier {
       },
     ];
   }
+}
+
+/** Whether two CIDRs share an address. */
+function cidrsMeet(a: string, b: string): boolean {
+  const x = parseCIDR(a);
+  const y = parseCIDR(b);
+  return (
+    !!x &&
+    !!y &&
+    x.ip.v6 === y.ip.v6 &&
+    x.ip.n <= broadcastOf(y.ip, y.prefix).n &&
+    y.ip.n <= broadcastOf(x.ip, x.prefix).n
+  );
+}
+
+/** Whether `cidr` is a block of range set `set` in the config's grid. */
+function fitsGrid(r: BlocksReport, set: number, cidr: string): boolean {
+  const c = parseCIDR(cidr);
+  const s = r.rangeSets[set];
+  return (
+    !!c &&
+    !!s &&
+    s.ranges.some((x) => {
+      if (x.blockSize !== c.prefix) return false;
+      const start = parseIP(x.start)!;
+      const end = parseIP(x.end)!;
+      return start.v6 === c.ip.v6 && c.ip.n <= end.n && broadcastOf(c.ip, c.prefix).n >= start.n;
+    })
+  );
 }
 
 /** The network's block grid, as this node's config cuts it. */

@@ -2,12 +2,15 @@
 // the directory the same way: .conf, .conflist, .json, not hidden).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type IpamConfig, loadIpamConfig } from "../config/ipam.js";
 
 interface FoundConfig {
   path: string;
   network: string;
   /** the ipam block has "cluster": a cluster network */
   cluster: boolean;
+  /** the ipam block as JSON text: a change of it is a change of the network's config */
+  ipam: string;
 }
 
 export function findConfigs(confDir: string, ipamType: string): FoundConfig[] {
@@ -27,10 +30,26 @@ export function findConfigs(confDir: string, ipamType: string): FoundConfig[] {
         .map((p) => (p as { ipam?: { type?: unknown; cluster?: unknown } } | null)?.ipam)
         .find((i) => i?.type === ipamType);
       if (ipam && typeof doc.name === "string")
-        out.push({ path, network: doc.name, cluster: ipam.cluster !== undefined });
+        out.push({ path, network: doc.name, cluster: ipam.cluster !== undefined, ipam: JSON.stringify(ipam) });
     } catch {
       // unreadable or not JSON: not a config the runtime would load either
     }
   }
   return out;
+}
+
+/**
+ * The ipam config of network `network` as the plugin would load it from the conflist at `path` (the plugin with
+ * that ipam type, in the list's name and version); null when it does not load.
+ */
+export function ipamConfigOf(path: string, ipamType: string): IpamConfig | null {
+  try {
+    const doc = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    const plugins = Array.isArray(doc.plugins) ? (doc.plugins as Record<string, unknown>[]) : [doc];
+    const plugin = plugins.find((p) => (p?.ipam as { type?: unknown } | undefined)?.type === ipamType);
+    if (!plugin) return null;
+    return loadIpamConfig({ ...plugin, cniVersion: doc.cniVersion, name: doc.name }, "");
+  } catch {
+    return null; // the plugin would refuse it too; the agent then learns the hard way
+  }
 }

@@ -5,6 +5,8 @@ import { one, parseFlags, UsageError } from "../cli/flags.js";
 import { EtcdClient, readTlsFiles } from "../cluster/etcd.js";
 import { EtcdRegistry } from "../cluster/etcd-registry.js";
 import { parseDuration } from "../config/duration.js";
+import { setPlatform } from "../platform/index.js";
+import { nodePlatform } from "../platform/node.js";
 import { VERSION } from "../version.js";
 import { Agent } from "./agent.js";
 import { ClusterTier } from "./cluster.js";
@@ -101,6 +103,8 @@ function hostPort(text: string): { host: string; port: number } {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // the cluster tier loads conflists as the plugin does (to know which blocks have addresses to hand out)
+  setPlatform(nodePlatform);
   let agent: Agent;
   try {
     const p = parseFlags(argv, SPEC);

@@ -4,17 +4,19 @@
 // or drops them whatever they hold (another node owns them in etcd), and reports every block's use.
 import { freeCounts } from "../allocator/pool.js";
 import {
+  allocatableInBlock,
   type Block,
   blockCount,
   blockInRange,
   blockName,
+  blockOf,
   parseBlockName,
   rangeOfBlock,
   restrictToBlocks,
 } from "../cluster/blocks.js";
 import type { IpamConfig } from "../config/ipam.js";
 import { broadcastOf, formatCIDR, formatIP } from "../net/ip.js";
-import { formatRange } from "../net/range.js";
+import { formatRange, rangeIndexFor } from "../net/range.js";
 import { platform } from "../platform/index.js";
 import { lockTimeoutMs } from "../store/lock.js";
 import { NetworkStore } from "../store/network.js";
@@ -123,24 +125,35 @@ function report(conf: IpamConfig, store: NetworkStore, blocks: Block[]): object 
         // per block: two binary searches each (a node may own thousands of one-address blocks)
         owned: mine.map((b) => {
           let size = 0n;
-          let allocatable = 0n;
           let used = 0;
           for (const r of set) {
             const iv = blockInRange(r, b.cidr);
             if (!iv) continue;
-            // a block of another size than its range's: nothing is allocated from it (restrictToBlocks)
-            const usable = r.blockSize === b.cidr.prefix;
-            const v6 = r.rangeStart.v6;
-            const excluded = r.exclude?.clip(iv.from, iv.to)?.count ?? 0n;
-            const gwInside = r.gateway.v6 === v6 && r.gateway.n >= iv.from && r.gateway.n <= iv.to;
-            const gw = gwInside && (r.exclude?.find(r.gateway.n) ?? -1) < 0 ? 1n : 0n;
             size += iv.to - iv.from + 1n;
-            if (usable) allocatable += iv.to - iv.from + 1n - excluded - gw;
-            used += store.countLeased({ v6, n: iv.from }, { v6, n: iv.to });
+            used += store.countLeased({ v6: r.rangeStart.v6, n: iv.from }, { v6: r.rangeStart.v6, n: iv.to });
           }
+          const allocatable = allocatableInBlock(set, b.cidr);
           const free = allocatable > BigInt(used) ? allocatable - BigInt(used) : 0n;
           const cooling = store.coolingBetween(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix));
-          return { block: blockName(b), size: String(size), used, free: String(free), cooling };
+          // a block the config's grid does not have (an older blockSize): the grid blocks that hold its leases,
+          // which the agent claims so that no other node hands those addresses out
+          const fits = rangeOfBlock(set, b.cidr) >= 0;
+          const cover = new Set<string>();
+          if (!fits && used > 0)
+            store.forEachLeased(b.cidr.ip, broadcastOf(b.cidr.ip, b.cidr.prefix), (n) => {
+              const ip = { v6: b.cidr.ip.v6, n };
+              const r = set[rangeIndexFor(set, ip)];
+              if (r) cover.add(blockName({ set: index, cidr: blockOf(r, ip) }));
+            });
+          return {
+            block: blockName(b),
+            size: String(size),
+            used,
+            free: String(free),
+            cooling,
+            fits,
+            ...(cover.size > 0 ? { cover: [...cover].sort() } : {}),
+          };
         }),
         free: String(counts.free),
         used: counts.used,

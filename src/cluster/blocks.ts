@@ -5,6 +5,7 @@
 import { Exclusions, type Interval } from "../net/exclusions.js";
 import { type Addr, broadcastOf, type Cidr, formatCIDR, networkOf, parseCIDR } from "../net/ip.js";
 import type { Range, RangeSet } from "../net/range.js";
+import { firstAtLeast } from "../net/sorted.js";
 
 /** An owned block: range set `set`, the aligned CIDR `cidr`. */
 export interface Block {
@@ -86,6 +87,24 @@ export function restrictToBlocks(set: RangeSet, owned: readonly Cidr[]): RangeSe
   });
 }
 
+/**
+ * How many addresses of `block` the allocator could hand out in range set `set`: the parts of it inside ranges
+ * of its size, less their exclusions and gateways (two binary searches a range). 0 for a block of another size.
+ */
+export function allocatableInBlock(set: RangeSet, block: Cidr): bigint {
+  let n = 0n;
+  for (const r of set) {
+    if (r.blockSize !== block.prefix) continue;
+    const iv = blockInRange(r, block);
+    if (!iv) continue;
+    const excluded = r.exclude?.clip(iv.from, iv.to)?.count ?? 0n;
+    const gwInside = r.gateway.v6 === r.rangeStart.v6 && r.gateway.n >= iv.from && r.gateway.n <= iv.to;
+    const gw = gwInside && (r.exclude?.find(r.gateway.n) ?? -1) < 0 ? 1n : 0n;
+    n += iv.to - iv.from + 1n - excluded - gw;
+  }
+  return n;
+}
+
 /** How many aligned blocks range `r` meets (a BigInt: an IPv6 range holds 2^58 blocks of /122). */
 export function blockCount(r: Range): bigint {
   const size = BigInt((r.rangeStart.v6 ? 128 : 32) - (r.blockSize ?? 0));
@@ -110,9 +129,10 @@ export function nthBlock(ranges: readonly Range[], counts: readonly bigint[], k:
 }
 
 /**
- * Up to `max` blocks of a range set (its ranges and their blockCounts) that `taken` does not hold and are not
- * `useless`, from block number `start` on and round again from 0, in order: found among the gaps between the taken blocks, so the cost grows with the blocks taken,
- * not with the size of the pool (a /8 of one-address blocks is 16 million).
+ * Up to `max` blocks of a range set (its ranges and their blockCounts) that no key in `taken` overlaps (whatever
+ * its size: a key left from an older blockSize covers the blocks it meets) and that are not `useless`, from block
+ * number `start` on and round again from 0, in order: found in the gaps between the taken runs, so the cost grows
+ * with the keys taken, not with the size of the pool (a /8 of one-address blocks is 16 million).
  */
 export function freeBlocks(
   ranges: readonly Range[],
@@ -122,60 +142,63 @@ export function freeBlocks(
   start: bigint,
   max: number,
 ): string[] {
-  // the numbers (0 .. total-1, counting range by range) of the taken blocks
+  // block numbers 0 .. total-1, counting range by range; each taken key becomes the run of numbers it meets
   const offsets: bigint[] = [];
-  let at = 0n;
+  let total = 0n;
   for (const c of counts) {
-    offsets.push(at);
-    at += c;
+    offsets.push(total);
+    total += c;
   }
-  const numbers: bigint[] = [];
+  const runs: { lo: bigint; hi: bigint }[] = [];
   for (const text of [...taken.keys(), ...useless]) {
     const c = parseCIDR(text);
     if (!c) continue;
+    const last = broadcastOf(c.ip, c.prefix).n;
     ranges.forEach((r, j) => {
-      if (c.prefix !== r.blockSize || c.ip.v6 !== r.rangeStart.v6) return;
-      const shift = BigInt((c.ip.v6 ? 128 : 32) - c.prefix);
-      const k = (c.ip.n >> shift) - (r.rangeStart.n >> shift);
-      if (k >= 0n && k < counts[j]!) numbers.push(offsets[j]! + k);
+      if (c.ip.v6 !== r.rangeStart.v6 || r.blockSize === undefined) return;
+      // the blocks of this range the key meets (a block partly outside the range counts whole)
+      const shift = BigInt((c.ip.v6 ? 128 : 32) - r.blockSize);
+      const first = r.rangeStart.n >> shift;
+      const lo = (c.ip.n >> shift) - first;
+      const hi = (last >> shift) - first;
+      const clippedLo = lo > 0n ? lo : 0n;
+      const clippedHi = hi < counts[j]! - 1n ? hi : counts[j]! - 1n;
+      if (clippedLo <= clippedHi) runs.push({ lo: offsets[j]! + clippedLo, hi: offsets[j]! + clippedHi });
     });
   }
-  numbers.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const sorted = numbers.filter((x, i) => i === 0 || x !== numbers[i - 1]);
-  const nth = (k: bigint) => formatCIDR(nthBlock(ranges, counts, k));
+  runs.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const merged: { lo: bigint; hi: bigint }[] = [];
+  for (const run of runs) {
+    const prev = merged[merged.length - 1];
+    if (prev && run.lo <= prev.hi + 1n) {
+      if (run.hi > prev.hi) prev.hi = run.hi;
+    } else merged.push({ ...run });
+  }
+  const los = merged.map((m) => m.lo);
   const out: string[] = [];
-  // the free numbers from `start` on, then from 0: between consecutive taken numbers
   const collect = (from: bigint, to: bigint) => {
-    let i = lowerBound(sorted, from);
     let k = from;
+    // the run that may hold k: the last one starting at or before it
+    let i = firstAtLeast(los, k + 1n) - 1;
     while (k < to && out.length < max) {
-      while (i < sorted.length && sorted[i]! < k) i++;
-      if (i < sorted.length && sorted[i] === k) {
-        k++;
+      if (i >= 0 && i < merged.length && merged[i]!.lo <= k && k <= merged[i]!.hi) {
+        k = merged[i]!.hi + 1n;
+        i++;
         continue;
       }
-      // k is free, and so is every number up to the next taken one
-      const next = i < sorted.length && sorted[i]! < to ? sorted[i]! : to;
+      if (i < 0 || (i < merged.length && merged[i]!.hi < k)) {
+        i++;
+        continue;
+      }
+      // k is free, and so is every number up to the next run
+      const next = i < merged.length && merged[i]!.lo < to ? merged[i]!.lo : to;
       for (; k < next && out.length < max; k++) {
-        const c = nth(k);
+        const c = formatCIDR(nthBlock(ranges, counts, k));
         if (!taken.has(c) && !useless.has(c) && !out.includes(c)) out.push(c);
       }
     }
   };
-  const total = counts.reduce((a, b) => a + b, 0n);
   collect(start, total);
   collect(0n, start);
   return out;
-}
-
-/** The first index of sorted `xs` whose value is at least `x`. */
-function lowerBound(xs: readonly bigint[], x: bigint): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -25,8 +25,8 @@ interface BlockValue {
 
 export class EtcdRegistry implements BlockRegistry {
   private leaseId: string | null = null;
-  /** per network, the grid useGrid agreed on */
-  private readonly grids = new Map<string, string>();
+  /** per network, the cluster's grid as useGrid found or made it: what every claim compares */
+  private readonly grids = new Map<string, { mine: string; cluster: string }>();
 
   constructor(
     private readonly etcd: EtcdClient,
@@ -51,26 +51,29 @@ export class EtcdRegistry implements BlockRegistry {
   }
 
   useGrid(network: string, grid: string, bound: CallBound = {}): Promise<void> {
-    return this.call(async () => {
-      const key = this.gridKey(network);
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const kv = await this.etcd.get(key, bound);
-        if (kv?.value === grid) {
-          this.grids.set(network, grid);
-          return;
-        }
-        if (kv && !gridExtends(grid, kv.value)) throw new GridMismatch(network, grid, kv.value);
-        // none yet, or this node's adds ranges: recorded unless another node changed it meanwhile
-        const compare = kv ? { key, modRevision: kv.modRevision } : { key, createRevision: 0 };
-        try {
-          await this.etcd.txn({ compare: [compare], success: [{ put: key, value: grid }] }, bound);
-        } catch (e) {
-          if (!(e instanceof EtcdError && e.indeterminate)) throw e;
-        }
-        // read back on the next round, whatever the answer was
+    return this.call(() => this.agreeGrid(network, grid, bound));
+  }
+
+  private async agreeGrid(network: string, grid: string, bound: CallBound): Promise<void> {
+    const key = this.gridKey(network);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const kv = await this.etcd.get(key, bound);
+      // the cluster's, or one this node's is part of (it lacks ranges others have: it names its blocks alike)
+      if (kv && gridExtends(kv.value, grid)) {
+        this.grids.set(network, { mine: grid, cluster: kv.value });
+        return;
       }
-      throw new RegistryError(`the block grid of ${network} kept changing`);
-    });
+      if (kv && !gridExtends(grid, kv.value)) throw new GridMismatch(network, grid, kv.value);
+      // none yet, or this node's adds ranges: recorded unless another node changed it meanwhile
+      const compare = kv ? { key, modRevision: kv.modRevision } : { key, createRevision: 0 };
+      try {
+        await this.etcd.txn({ compare: [compare], success: [{ put: key, value: grid }] }, bound);
+      } catch (e) {
+        if (!(e instanceof EtcdError && e.indeterminate)) throw e;
+      }
+      // read back on the next round, whatever the answer was
+    }
+    throw new RegistryError(`the block grid of ${network} kept changing`);
   }
 
   /** etcd's errors as the registry's (the message says which kind: unavailable, timeout, rejected). */
@@ -98,38 +101,40 @@ export class EtcdRegistry implements BlockRegistry {
   claim(network: string, set: number, cidr: string, bound: CallBound = {}): Promise<boolean> {
     return this.call(async () => {
       const key = this.key(network, "blocks", cidr);
-      const grid = this.grids.get(network);
-      if (grid === undefined) throw new RegistryError(`no block grid agreed for ${network} yet`);
       const value: BlockValue = { node: this.node, set, claimed: Date.now() };
-      try {
-        const t = await this.etcd.txn(
-          {
-            compare: [
-              { key, createRevision: 0 },
-              { key: this.gridKey(network), value: grid },
-            ],
-            success: [
-              { put: key, value: JSON.stringify(value) },
-              { put: this.ownerKey(network, this.node, cidr), value: "" },
-            ],
-            failure: [{ get: this.gridKey(network) }],
-          },
-          bound,
-        );
+      // twice at most: once more if the cluster's grid moved since useGrid (another node extended it)
+      for (let attempt = 0; ; attempt++) {
+        const agreed = this.grids.get(network);
+        if (agreed === undefined) throw new RegistryError(`no block grid agreed for ${network} yet`);
+        let t: Awaited<ReturnType<EtcdClient["txn"]>>;
+        try {
+          t = await this.etcd.txn(
+            {
+              compare: [
+                { key, createRevision: 0 },
+                { key: this.gridKey(network), value: agreed.cluster },
+              ],
+              success: [
+                { put: key, value: JSON.stringify(value) },
+                { put: this.ownerKey(network, this.node, cidr), value: "" },
+              ],
+              failure: [{ get: this.gridKey(network) }],
+            },
+            bound,
+          );
+        } catch (e) {
+          // a lost answer: the write may have committed; etcd says whose it is now
+          if (e instanceof EtcdError && e.indeterminate) {
+            const kv = await this.etcd.get(key, bound);
+            return kv !== undefined && this.record(kv)?.node === this.node;
+          }
+          throw e;
+        }
         if (t.succeeded) return true;
         const now = t.results[0]?.type === "get" ? t.results[0].kv?.value : undefined;
-        if (now !== grid) {
-          this.grids.delete(network);
-          throw new GridMismatch(network, grid, now ?? "none");
-        }
-        return false;
-      } catch (e) {
-        // a lost answer: the write may have committed; etcd says whose it is now
-        if (e instanceof EtcdError && e.indeterminate) {
-          const kv = await this.etcd.get(key, bound);
-          return kv !== undefined && this.record(kv)?.node === this.node;
-        }
-        throw e;
+        if (now === agreed.cluster) return false; // the block is taken
+        if (attempt > 0) throw new GridMismatch(network, agreed.mine, now ?? "none");
+        await this.agreeGrid(network, agreed.mine, bound); // throws GridMismatch if this node's no longer fits
       }
     });
   }

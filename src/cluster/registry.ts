@@ -38,6 +38,7 @@ export class GridMismatch extends RegistryError {
     super(
       `the ranges of ${network} here (${mine}) are cut into other blocks than the cluster's (${cluster}): give every node the same subnets and blockSize`,
     );
+    // (a grid that is part of the cluster's, or the reverse, is no mismatch: useGrid accepts or extends it)
   }
 }
 
@@ -61,8 +62,9 @@ export interface BlockRegistry {
 
   /**
    * Agrees on the network's block grid with the cluster before any claim: records `grid` when the cluster has
-   * none, or when it only adds ranges to the cluster's; otherwise throws GridMismatch. Every later `claim` holds
-   * only while the cluster's grid is still this one (checked in the same atomic step).
+   * none, or when it only adds ranges to the cluster's; accepts the cluster's when `grid` is part of it (this node
+   * lacks ranges others have); otherwise throws GridMismatch. Every later `claim` holds only while the cluster's
+   * grid is still the one agreed (checked in the same atomic step).
    */
   useGrid(network: string, grid: string, bound?: CallBound): Promise<void>;
 

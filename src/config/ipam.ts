@@ -345,8 +345,8 @@ export function loadIpamConfig(parsed: unknown, envArgs: string): IpamConfig {
   };
 }
 
-/** kubelet gives a sandbox 4 minutes; an ADD waiting longer for a block helps nobody */
-const MAX_CLAIM_TIMEOUT_MS = 10 * 60_000;
+/** kubelet's runtime requests time out after 2 minutes; an ADD waiting longer for a block helps nobody */
+const MAX_CLAIM_TIMEOUT_MS = 2 * 60_000;
 
 /** ipam.cluster: an object; its agentSocket an absolute path (default DEFAULT_AGENT_SOCKET). */
 function clusterConfig(v: unknown): ClusterConfig | null {
@@ -357,7 +357,7 @@ function clusterConfig(v: unknown): ClusterConfig | null {
     throw E.badCluster(`agentSocket ${JSON.stringify(agentSocket)} must be an absolute path`);
   const ms = typeof claimTimeout === "string" ? parseDuration(claimTimeout) : null;
   if (ms === null || ms <= 0 || ms > MAX_CLAIM_TIMEOUT_MS)
-    throw E.badCluster(`claimTimeout ${JSON.stringify(claimTimeout)} must be a duration such as "10s", at most 10m`);
+    throw E.badCluster(`claimTimeout ${JSON.stringify(claimTimeout)} must be a duration such as "10s", at most 2m`);
   return { agentSocket, claimTimeoutMs: ms };
 }
 

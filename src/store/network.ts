@@ -10,6 +10,7 @@ import { E, ERRNO } from "../errors.js";
 import { faultPoint } from "../faults.js";
 import { goTrim } from "../go/strings.js";
 import { type Addr, formatIP, parseIP, parseV4Number } from "../net/ip.js";
+import { firstAtLeast } from "../net/sorted.js";
 import { platform } from "../platform/index.js";
 import {
   createExclusive,
@@ -379,14 +380,22 @@ export class NetworkStore implements Store {
   /** How many addresses in [from, to] were released less than reuseDelay ago (0 without a reuseDelay). */
   coolingBetween(from: Addr, to: Addr): number {
     if (this.reuseDelayMs <= 0) return 0;
-    const now = platform().realtimeMs();
-    let n = 0;
-    for (const [name, at] of this.releaseTimes()) {
-      const ip = parseIP(name);
-      if (ip && ip.v6 === from.v6 && ip.n >= from.n && ip.n <= to.n && now - at < this.reuseDelayMs) n++;
+    if (!this.coolingSorted) {
+      // sorted once per store: a report asks this for every owned block
+      const now = platform().realtimeMs();
+      const sorted: { v4: bigint[]; v6: bigint[] } = { v4: [], v6: [] };
+      for (const [name, at] of this.releaseTimes()) {
+        const ip = parseIP(name);
+        if (ip && now - at < this.reuseDelayMs) sorted[ip.v6 ? "v6" : "v4"].push(ip.n);
+      }
+      for (const xs of [sorted.v4, sorted.v6]) xs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      this.coolingSorted = sorted;
     }
-    return n;
+    const xs = this.coolingSorted[from.v6 ? "v6" : "v4"];
+    return firstAtLeast(xs, to.n + 1n) - firstAtLeast(xs, from.n);
   }
+
+  private coolingSorted: { v4: bigint[]; v6: bigint[] } | null = null;
 
   // --- the Store verbs ---
 
@@ -472,6 +481,7 @@ export class NetworkStore implements Store {
     this.index().remove(ip);
     if (this.reuseDelayMs > 0) {
       this.releaseTimes().set(name, platform().realtimeMs());
+      this.coolingSorted = null;
       this.releasedDirty = true;
     }
     this.markStatic(name, null);

@@ -244,6 +244,7 @@ describe("a cluster network, the plugin's side", () => {
       used: 0,
       free: "0",
       cooling: 0,
+      fits: false,
     });
     for (const id of ["a", "b", "c", "d"]) expect(add(id).status).toBe(0);
     const o = add("e", conf({ cluster: { agentSocket: socket(), claimTimeout: "300ms" } }));

@@ -17,7 +17,7 @@ import {
 } from "../../src/cluster/blocks.js";
 import { loadIpamConfig } from "../../src/config/ipam.js";
 import { CniError } from "../../src/errors.js";
-import { type Cidr, formatCIDR, formatIP, parseCIDR, parseIP } from "../../src/net/ip.js";
+import { broadcastOf, type Cidr, formatCIDR, formatIP, networkOf, parseCIDR, parseIP } from "../../src/net/ip.js";
 import { allocatableCount } from "../../src/net/range.js";
 
 const load = (ipam: object) =>
@@ -64,8 +64,8 @@ describe("cluster config", () => {
     ],
     [{ subnet: "10.0.0.0/24", blockSize: 26 }, "invalid range set 0: blockSize is for cluster networks (ipam.cluster)"],
     [
-      { cluster: { claimTimeout: "11m" }, subnet: "10.0.0.0/24" },
-      'invalid ipam.cluster: claimTimeout "11m" must be a duration such as "10s", at most 10m',
+      { cluster: { claimTimeout: "3m" }, subnet: "10.0.0.0/24" },
+      'invalid ipam.cluster: claimTimeout "3m" must be a duration such as "10s", at most 2m',
     ],
     // one block grid per address space: overlapping subnets in two sets, or with two block sizes, are refused
     [
@@ -224,6 +224,50 @@ describe("freeBlocks: the free blocks of a crowded pool, found between the taken
           const start = startAt % total;
           const got = freeBlocks(s, counts, new Map([...taken].map((t) => [t, 1])), useless, BigInt(start), max);
           expect(got).toEqual(model(s, taken, useless, start, max));
+        },
+      ),
+      { seed: 20261125, numRuns: 300 },
+    );
+  });
+
+  it("a key of another size (an older blockSize) covers every block it meets", () => {
+    const shapes = [
+      set([{ subnet: "10.1.0.0/24", blockSize: 28 }]),
+      set([
+        { subnet: "10.1.0.0/24", rangeEnd: "10.1.0.100", blockSize: 28 },
+        { subnet: "10.1.0.0/24", rangeStart: "10.1.0.101", blockSize: 28 },
+      ]),
+    ];
+    const overlaps = (a: string, b: string) => {
+      const x = cidr(a);
+      const y = cidr(b);
+      const xl = broadcastOf(x.ip, x.prefix).n;
+      const yl = broadcastOf(y.ip, y.prefix).n;
+      return x.ip.n <= yl && y.ip.n <= xl;
+    };
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: shapes.length - 1 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 24, max: 32 })), { maxLength: 12 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 20 }),
+        (which, keys, startAt, max) => {
+          const s = shapes[which]!;
+          const counts = s.map((r) => blockCount(r));
+          const total = Number(counts.reduce((a, b) => a + b, 0n));
+          const taken = new Set(
+            keys.map(([host, prefix]) =>
+              formatCIDR({ ...cidr(`10.1.0.${host}/${prefix}`), ip: networkOf(parseIP(`10.1.0.${host}`)!, prefix) }),
+            ),
+          );
+          const start = startAt % total;
+          const want: string[] = [];
+          for (let i = 0; i < total && want.length < max; i++) {
+            const c = formatCIDR(nthBlock(s, counts, BigInt((start + i) % total)));
+            if (![...taken].some((t) => overlaps(c, t)) && !want.includes(c)) want.push(c);
+          }
+          const got = freeBlocks(s, counts, new Map([...taken].map((t) => [t, 1])), new Set(), BigInt(start), max);
+          expect(got).toEqual(want);
         },
       ),
       { seed: 20261125, numRuns: 300 },
