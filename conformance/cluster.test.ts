@@ -444,8 +444,14 @@ describe("cluster pools on etcd", () => {
     expect(owners(net).get(`${base}.128/26`)).toBe("node-a");
     // the operator's change: blocks of 16 from now on, on every node; the recorded grid deleted by hand
     const small: NetSpec = { ...net, ranges: [[{ subnet: `${base}.0/24`, blockSize: 28 }]] };
+    const logs = [a.agent!.log.length, b.agent!.log.length];
     a.addNetwork(small);
     b.addNetwork(small);
+    // once both agents run the new conflist (each wants a block of the new size and is refused the old grid),
+    // the operator deletes the grid the old conflist recorded
+    await until("both agents on the new conflist", () =>
+      [a, b].every((n, i) => n.agent!.log.slice(logs[i]).includes("not claiming: this node's block grid")),
+    );
     etcd.etcdctl(["del", `/local-ipam/${net.name}/grid`]);
     // node-a claims the new block that holds its old leases
     await until("node-a to hold the /28 under its leases", () => owners(small).get(`${base}.128/28`) === "node-a");

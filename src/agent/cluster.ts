@@ -155,7 +155,11 @@ export class ClusterTier {
       const known = this.nets.get(c.network);
       if (known) {
         known.conflist = c.path;
-        if (known.ipam !== c.ipam) known.useless.clear(); // excludes may have changed
+        if (known.ipam !== c.ipam) {
+          // what was learnt under the old config: blocks without addresses, whether the pool fits the grid
+          known.useless.clear();
+          known.foreignKeys = null;
+        }
         known.ipam = c.ipam;
         continue;
       }
