@@ -413,15 +413,30 @@ export class NetworkStore implements Store {
     const name = formatIP(ip);
     if (!this.linkLease(name, id, ifname)) return false;
     const key = ownerKey(id, ifname);
+    this.recordLease(ip, name, key, rangeId, requested ? key : null, "after-link");
+    return true;
+  }
+
+  /**
+   * A lease file for `ip` now exists (linked or taken over): everything else that must follow it, in this order
+   * (the fault point after the first step, where a rollback must find the lease listed as made).
+   */
+  private recordLease(
+    ip: Addr,
+    name: string,
+    key: string,
+    rangeId: number,
+    staticKey: string | null,
+    fault: "after-link" | "after-takeover",
+  ): void {
     this.made.push(ip);
     this.changed = true;
-    faultPoint("after-link");
+    faultPoint(fault);
     this.contents.set(name, key);
     this.index().add(ip, key);
     this.forgetRelease(name);
-    this.markStatic(name, requested ? key : null);
+    this.markStatic(name, staticKey);
     this.setLastReserved(rangeId, name);
-    return true;
   }
 
   private linkLease(name: string, id: string, ifname: string): boolean {
@@ -440,14 +455,7 @@ export class NetworkStore implements Store {
     const previous = goTrim(this.readLease(name) ?? "");
     const key = ownerKey(id, ifname);
     replaceFile(this.net, name, this.ownerBytes(id, ifname), LEASE_MODE, true);
-    this.made.push(ip);
-    this.changed = true;
-    faultPoint("after-takeover");
-    this.contents.set(name, key);
-    this.index().add(ip, key);
-    this.forgetRelease(name);
-    this.markStatic(name, null);
-    this.setLastReserved(rangeId, name);
+    this.recordLease(ip, name, key, rangeId, null, "after-takeover");
     return previous;
   }
 
