@@ -12,9 +12,9 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
-import { allocatableInBlock, blockCount, freeBlocks, nthBlock } from "../cluster/blocks.js";
+import { allocatableInBlock, blockCount, blockOf, freeBlocks, nthBlock, rangeOfBlock } from "../cluster/blocks.js";
 import { type BlockRecord, type BlockRegistry, GridMismatch, gridText, RegistryError } from "../cluster/registry.js";
-import { type Addr, broadcastOf, formatCIDR, inSubnet, networkOf, parseCIDR, parseIP } from "../net/ip.js";
+import { type Addr, broadcastOf, formatCIDR, inSubnet, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
 import { findConfigs, ipamConfigOf } from "./conflists.js";
 import type { PluginRunner } from "./plugin.js";
@@ -382,26 +382,43 @@ export class ClusterTier {
       const since = n.emptySince.get(o.block) ?? now;
       n.emptySince.set(o.block, since);
       if (now - since < this.o.idleMs || free - BigInt(o.free) < BigInt(need)) continue;
-      // 3. out of the file first, under the lock, only while empty; then the etcd key
-      const r = await this.report(n, { remove: [o.block] });
-      if (!r.removed.includes(o.block)) continue; // a lease came in meanwhile: it stays
+      if (!(await this.giveBack(n, o.block, "idle"))) continue; // a lease came in meanwhile: it stays
       n.emptySince.delete(o.block);
       free -= BigInt(o.free);
-      n.returning.add(o.block);
-      const record = await this.o.registry.owner(n.name, cidrOfBlock(o.block));
-      if (record?.node === this.o.node) await this.finishReturn(n, o.block, record);
-      else n.returning.delete(o.block);
     }
   }
 
+  /**
+   * 3. A block leaves the file first, under the lock, only while empty; then its etcd key goes, if still this
+   * node's (a failed delete is finished by the next reconcile). False when a lease came in meanwhile.
+   */
+  private async giveBack(n: ClusterNet, block: string, why: "idle" | "useless", timeoutMs?: number): Promise<boolean> {
+    const r = await this.report(n, { remove: [block] });
+    if (!r.removed.includes(block)) return false;
+    n.returning.add(block);
+    const record = await this.o.registry.owner(n.name, cidrOfBlock(block), { timeoutMs });
+    if (record?.node === this.o.node) await this.finishReturn(n, block, record, why, timeoutMs);
+    else n.returning.delete(block);
+    return true;
+  }
+
   /** Frees a block already out of the file, if it is still this node's as `record` says. */
-  private async finishReturn(n: ClusterNet, block: string, record: BlockRecord): Promise<void> {
-    const freed = await this.o.registry.release(n.name, cidrOfBlock(block), record);
+  private async finishReturn(
+    n: ClusterNet,
+    block: string,
+    record: BlockRecord,
+    why: "idle" | "useless" = "idle",
+    timeoutMs?: number,
+  ): Promise<void> {
+    const freed = await this.o.registry.release(n.name, cidrOfBlock(block), record, { timeoutMs });
     n.returning.delete(block);
-    if (freed) {
-      this.bump(this.stats.returned, n.name);
-      this.o.log("info", "returned an empty block to the pool", { network: n.name, block });
+    if (!freed) return;
+    if (why === "useless") {
+      this.o.log("info", "a block without an allocatable address: returned", { network: n.name, block });
+      return;
     }
+    this.bump(this.stats.returned, n.name);
+    this.o.log("info", "returned an empty block to the pool", { network: n.name, block });
   }
 
   /**
@@ -428,9 +445,7 @@ export class ClusterTier {
     const r = n.last ?? (await this.report(n));
     const s = r.rangeSets[set];
     if (!s) return finish("error", { ok: false, reason: "bad-request", msg: `no range set ${set} in ${n.name}` });
-    const ranges: Range[] = s.ranges.map(
-      (x) => ({ rangeStart: parseIP(x.start)!, rangeEnd: parseIP(x.end)!, blockSize: x.blockSize }) as unknown as Range,
-    );
+    const ranges = rangesOf(s);
     const own = async (c: string, requested = false): Promise<AgentAnswer | null> => {
       const block = `${set}:${c}`;
       // 2. etcd committed: now the file
@@ -440,11 +455,7 @@ export class ClusterTier {
       if (!requested && got && got.used === 0 && BigInt(got.free) === 0n) {
         // nothing in it can be handed out (excluded, the gateway, outside the range): back at once, never again
         n.useless.add(c);
-        const record = await this.o.registry.owner(n.name, c, { timeoutMs: left() });
-        const out = await this.report(n, { remove: [block] });
-        if (out.removed.includes(block) && record?.node === this.o.node)
-          await this.o.registry.release(n.name, c, record, { timeoutMs: left() });
-        this.o.log("info", "a block without an allocatable address: returned", { network: n.name, block });
+        await this.giveBack(n, block, "useless", left());
         return null;
       }
       this.o.log("info", "claimed a block", { network: n.name, block, ms: Math.round(performance.now() - started) });
@@ -478,7 +489,7 @@ export class ClusterTier {
         const r0 = ranges.find((x) => x.rangeStart.v6 === ip.v6 && ip.n >= x.rangeStart.n && ip.n <= x.rangeEnd.n);
         if (!r0)
           return finish("error", { ok: false, reason: "bad-request", msg: "the address is in no range of the set" });
-        const c = formatCIDR({ ip: networkOf(ip, r0.blockSize!), prefix: r0.blockSize!, maskBits: ip.v6 ? 128 : 32 });
+        const c = formatCIDR(blockOf(r0, ip));
         // a key of an older grid over this block, another node's: its addresses may be in use there
         if (n.foreignKeys !== false) {
           const taken = await this.o.registry.blocks(n.name, { timeoutMs: left() });
@@ -795,15 +806,13 @@ function cidrsMeet(a: string, b: string): boolean {
 function fitsGrid(r: BlocksReport, set: number, cidr: string): boolean {
   const c = parseCIDR(cidr);
   const s = r.rangeSets[set];
-  return (
-    !!c &&
-    !!s &&
-    s.ranges.some((x) => {
-      if (x.blockSize !== c.prefix) return false;
-      const start = parseIP(x.start)!;
-      const end = parseIP(x.end)!;
-      return start.v6 === c.ip.v6 && c.ip.n <= end.n && broadcastOf(c.ip, c.prefix).n >= start.n;
-    })
+  return !!c && !!s && rangeOfBlock(rangesOf(s), c) >= 0;
+}
+
+/** A range set of the report as the block arithmetic needs it (its bounds and block size). */
+function rangesOf(s: SetReport): Range[] {
+  return s.ranges.map(
+    (x) => ({ rangeStart: parseIP(x.start)!, rangeEnd: parseIP(x.end)!, blockSize: x.blockSize }) as unknown as Range,
   );
 }
 
