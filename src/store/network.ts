@@ -505,7 +505,10 @@ export class NetworkStore implements Store {
 
   private forgetRelease(name: string): void {
     if (this.reuseDelayMs <= 0) return; // without a delay release times are neither kept nor read
-    if (this.releaseTimes().delete(name)) this.releasedDirty = true;
+    if (this.releaseTimes().delete(name)) {
+      this.releasedDirty = true;
+      this.coolingSorted = null;
+    }
   }
 
   private staticLeases(): Map<string, string> {
