@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { type Family, histogramSamples } from "../cli/exposition.js";
 import { allocatableInBlock, blockCount, blockOf, freeBlocks, nthBlock, rangeOfBlock } from "../cluster/blocks.js";
 import { type BlockRecord, type BlockRegistry, GridMismatch, gridText, RegistryError } from "../cluster/registry.js";
+import type { IpamConfig } from "../config/ipam.js";
 import { type Addr, broadcastOf, formatCIDR, inSubnet, parseCIDR, parseIP } from "../net/ip.js";
 import type { Range } from "../net/range.js";
 import { findConfigs, ipamConfigOf } from "./conflists.js";
@@ -83,6 +84,8 @@ interface ClusterNet {
   ipam: string;
   /** the last grid mismatch logged */
   gridError: string;
+  /** the ipam config as the plugin loads it (null: it does not load; undefined: not loaded since it changed) */
+  conf: IpamConfig | null | undefined;
   /** whether the last listing of the pool had keys that are not blocks of this node's grid (null: not listed yet) */
   foreignKeys: boolean | null;
   /** blocks taken out of the file to be returned, whose etcd key is still to be deleted */
@@ -159,6 +162,7 @@ export class ClusterTier {
           // what was learnt under the old config: blocks without addresses, whether the pool fits the grid
           known.useless.clear();
           known.foreignKeys = null;
+          known.conf = undefined;
         }
         known.ipam = c.ipam;
         continue;
@@ -171,6 +175,7 @@ export class ClusterTier {
         ipam: c.ipam,
         gridError: "",
         foreignKeys: null,
+        conf: undefined,
         returning: new Set(),
         last: null,
         ownedInEtcd: 0,
@@ -472,7 +477,9 @@ export class ClusterTier {
     const counts = ranges.map((x) => blockCount(x));
     const total = counts.reduce((a, b) => a + b, 0n);
     // a block with nothing the allocator could hand out (excluded, the gateway alone) is never claimed
-    const conf = ipamConfigOf(n.conflist, this.o.ipamType);
+    // loaded once per version of the conflist (discover notices a change), not on every claim
+    if (n.conf === undefined) n.conf = ipamConfigOf(n.conflist, this.o.ipamType);
+    const conf = n.conf;
     const usable = (c: string): boolean => {
       if (n.useless.has(c)) return false;
       const cidr = parseCIDR(c);
