@@ -487,7 +487,7 @@ describe("cluster pools on etcd", () => {
     expect(refused.status).toBe(1);
     expect(refused.stdout).toContain("node node-c is alive");
     await c.agent!.stop();
-    // its liveness outlives the agent by the TTL (3 s here): a restart must not look like a death
+    // its liveness outlives the agent by the TTL (6 s here; renewed every 2 s, so a slow machine does not let it lapse): a restart must not look like a death
     let done = release("node-c");
     await until("node-c's liveness to end", () => (done = release("node-c")).status === 0, 30_000);
     expect(done.status, done.stderr).toBe(0);

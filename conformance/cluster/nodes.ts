@@ -88,7 +88,7 @@ export class ClusterNode {
         "--reconcile-interval",
         "500ms",
         "--node-ttl",
-        "3s",
+        "6s",
         ...args,
       ],
       stops,
