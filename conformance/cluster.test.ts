@@ -87,7 +87,16 @@ async function expectConsistent(net: NetSpec): Promise<void> {
   const seen = new Map<string, string>();
   for (const n of nodes) {
     const blocks = fileOf(n);
-    expect(blocks, `${n.name}'s file`).toEqual(etcdOf(byEtcd, n));
+    const inEtcd = etcdOf(byEtcd, n);
+    // what differs, with etcd's owner and every agent's log lines about it, to tell a slow agent from a lost claim
+    const differ = [...blocks.filter((b) => !inEtcd.includes(b)), ...inEtcd.filter((b) => !blocks.includes(b))];
+    const story = differ
+      .map((b) => {
+        const lines = nodes.flatMap((m) => (m.agent?.log ?? "").split("\n").filter((l) => l.includes(b)));
+        return `${b}: etcd says ${byEtcd.get(b) ?? "nobody"}\n  ${lines.join("\n  ")}`;
+      })
+      .join("\n");
+    expect(blocks, `${n.name}'s file\n${story}`).toEqual(inEtcd);
     for (const ip of n.leases(net)) {
       expect(seen.get(ip), `${ip} leased on ${seen.get(ip)} and ${n.name}`).toBeUndefined();
       seen.set(ip, n.name);
