@@ -279,6 +279,8 @@ export class ClusterTier {
    * 4. The file against etcd: this node's blocks in the owner index but not in the file are added back (a crash
    * between claim and write); blocks in the file whose key another node holds are dropped from allocation at once,
    * loudly; blocks in the file without a key (released by an operator while this node lived) are claimed back.
+   * A block recovered into the file is first made a new version in etcd (`keep`), so that a release sent earlier
+   * whose answer was lost cannot free it afterwards.
    * A block of another grid (an older blockSize) is never claimed or added under its own name: the grid blocks
    * holding its leases are claimed instead, and its own key, once out of the file, is released.
    */
@@ -308,8 +310,11 @@ export class ClusterTier {
       const block = `${record.set}:${cidr}`;
       // not in the file, so nothing was leased in it since it left: a block of another grid just goes
       if (n.returning.has(block) || !fitsGrid(r, record.set, cidr)) await this.finishReturn(n, block, record);
-      else add.push(block);
+      // back into the file only as a new version: a release of it whose answer was lost cannot apply after that
+      else if (await reg.keep(n.name, cidr, record)) add.push(block);
     }
+    // blocks being returned that are no longer this node's in etcd: their return is done
+    for (const block of n.returning) if (!mine.has(cidrOfBlock(block))) n.returning.delete(block);
     const drop: string[] = [];
     for (const [cidr, o] of inFile) {
       if (!o.fits) {
@@ -416,8 +421,9 @@ export class ClusterTier {
     timeoutMs?: number,
   ): Promise<void> {
     const freed = await this.o.registry.release(n.name, cidrOfBlock(block), record, { timeoutMs });
-    n.returning.delete(block);
+    // not freed (yet): it stays among the returning, which reconcile finishes and never puts back in the file
     if (!freed) return;
+    n.returning.delete(block);
     if (why === "useless") {
       this.o.log("info", "a block without an allocatable address: returned", { network: n.name, block });
       return;
@@ -453,6 +459,7 @@ export class ClusterTier {
     const ranges = rangesOf(s);
     const own = async (c: string, requested = false): Promise<AgentAnswer | null> => {
       const block = `${set}:${c}`;
+      n.returning.delete(block); // claimed anew after a return of it completed
       // 2. etcd committed: now the file
       if (process.env.LOCAL_IPAM_AGENT_FAULT === "kill:after-claim") process.kill(process.pid, "SIGKILL");
       const after = await this.report(n, { add: [block] });

@@ -179,10 +179,36 @@ export class EtcdRegistry implements BlockRegistry {
       try {
         return (await txn()).succeeded;
       } catch (e) {
-        // a lost answer: gone now means this release (or a later one) freed it; still there unchanged, not applied
+        // a lost answer: gone now means this release (or a later one) freed it. Still there does not mean it
+        // will not apply later: the caller must not allocate from the block again before `keep`
         if (e instanceof EtcdError && e.indeterminate) {
           const kv = await this.etcd.get(key, bound);
           return kv === undefined;
+        }
+        throw e;
+      }
+    });
+  }
+
+  keep(network: string, cidr: string, record: BlockRecord, bound: CallBound = {}): Promise<boolean> {
+    return this.call(async () => {
+      const key = this.key(network, "blocks", cidr);
+      const value: BlockValue = { node: record.node, set: record.set, claimed: record.claimed };
+      const txn = () =>
+        this.etcd.txn(
+          {
+            compare: [{ key, modRevision: Number(record.version) }],
+            success: [{ put: key, value: JSON.stringify(value) }],
+          },
+          bound,
+        );
+      try {
+        return (await txn()).succeeded;
+      } catch (e) {
+        // a lost answer: a new version of this node's record means it applied
+        if (e instanceof EtcdError && e.indeterminate) {
+          const kv = await this.etcd.get(key, bound);
+          return kv !== undefined && kv.modRevision !== Number(record.version) && this.record(kv)?.node === this.node;
         }
         throw e;
       }

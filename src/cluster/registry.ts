@@ -80,8 +80,17 @@ export interface BlockRegistry {
   blocks(network: string, bound?: CallBound): Promise<Map<string, BlockRecord>>;
   /** The blocks `node` owns, without reading the others'. */
   ownedBy(network: string, node: string, bound?: CallBound): Promise<string[]>;
-  /** Frees a block if its record is still `record` (nobody took or changed it meanwhile); true when freed. */
+  /**
+   * Frees a block if its record is still `record` (nobody took or changed it meanwhile); true when freed. False
+   * may also mean "not yet": a release whose answer was lost can still apply later, so a block given back is
+   * never allocated from again before `keep` has changed its record.
+   */
   release(network: string, cidr: string, record: BlockRecord, bound?: CallBound): Promise<boolean>;
+  /**
+   * Makes `record` (this node's) a new version, if it is still that one: a release of the old version sent
+   * earlier, whose answer was lost, can then no longer apply. True when done.
+   */
+  keep(network: string, cidr: string, record: BlockRecord, bound?: CallBound): Promise<boolean>;
 
   /**
    * Keeps this node alive in the store for its TTL (the agent calls it every third of that, on its own timer).

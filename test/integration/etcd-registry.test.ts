@@ -77,6 +77,24 @@ describe("the block registry on etcd", () => {
     expect(await b!.ownedBy("net", "node-b")).toEqual(["fd00::40/122"]);
   });
 
+  it("keep: a new version of a node's record, so that a release of the old one sent earlier cannot apply", async () => {
+    const {
+      regs: [a],
+    } = await registries("node-a");
+    expect(await a!.claim("net", 0, "10.3.0.0/26")).toBe(true);
+    const before = (await a!.owner("net", "10.3.0.0/26"))!;
+    expect(await a!.keep("net", "10.3.0.0/26", before)).toBe(true);
+    const after = (await a!.owner("net", "10.3.0.0/26"))!;
+    expect(after).toMatchObject({ node: "node-a", set: 0, claimed: before.claimed });
+    expect(after.version).not.toBe(before.version);
+    // the release made on the old version (its answer lost, applied late) frees nothing
+    expect(await a!.release("net", "10.3.0.0/26", before)).toBe(false);
+    expect((await a!.owner("net", "10.3.0.0/26"))?.node).toBe("node-a");
+    expect(await a!.ownedBy("net", "node-a")).toEqual(["10.3.0.0/26"]);
+    // and keep of a stale version does nothing
+    expect(await a!.keep("net", "10.3.0.0/26", before)).toBe(false);
+  });
+
   it("liveness: made on the first heartbeat, renewed after, gone after its TTL without one; use rides on it", async () => {
     const {
       regs: [a, b],
@@ -150,6 +168,7 @@ describe("the block registry on etcd", () => {
       () => r.blocks("net"),
       () => r.ownedBy("net", "node-a"),
       () => r.release("net", "10.0.0.0/26", { node: "node-a", set: 0, claimed: 0, version: "1" }),
+      () => r.keep("net", "10.0.0.0/26", { node: "node-a", set: 0, claimed: 0, version: "1" }),
       () => r.heartbeat(),
       () => r.alive("node-a"),
       () => r.liveNodes(),
