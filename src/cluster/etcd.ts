@@ -292,8 +292,9 @@ export class EtcdClient {
         if (this.closed) throw new EtcdError("rejected", "etcd: client closed", false, attempts);
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
+          // the time ran out between attempts (a backoff overslept): the kind is what the attempts met
           throw new EtcdError(
-            "timeout",
+            timedOut || attempts.length === 0 ? "timeout" : "unavailable",
             `etcd: ${path}: no answer within the call's time: ${summary(attempts)}`,
             false,
             attempts,

@@ -153,6 +153,26 @@ async function clusterInAnotherProcess(
   }
 }
 
+describe("the kind of a failure", () => {
+  it("is timeout only when an attempt went unanswered: refusals that use up a short call's time are unavailable", async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const seen = new Set<string>();
+    // call times around the backoff steps (20, 40, 80 ms): a backoff that oversleeps the deadline ends the call
+    for (let timeoutMs = 15; timeoutMs <= 90; timeoutMs++) {
+      const c = new EtcdClient({ endpoints: [dead], requestTimeoutMs: 1000, timeoutMs });
+      try {
+        const e = await failure(c.get("k"));
+        const unanswered = e.attempts.some((a) => a.error.startsWith("no answer within"));
+        expect(e.kind, `${timeoutMs} ms: ${e.message}`).toBe(unanswered ? "timeout" : "unavailable");
+        seen.add(e.kind);
+      } finally {
+        c.close();
+      }
+    }
+    expect(seen.has("unavailable")).toBe(true);
+  });
+});
+
 describe("the test harness", () => {
   it("stop() kills every member it started, by pid, and removes its directory", async () => {
     const cluster = await EtcdCluster.start({ members: 3 });
@@ -415,7 +435,8 @@ describe.each(setups)("every call, $name", ({ members, tls }) => {
     } finally {
       withDead.close();
     }
-    const none = clientOf(cluster, { endpoints: [dead], timeoutMs: 300 });
+    // 2 s: a connect timer shorter than a stall of this busy machine's event loop could fire before the refusal is read
+    const none = clientOf(cluster, { endpoints: [dead], timeoutMs: 2000 });
     try {
       const e = await failure(none.put("failover/nowhere", "x"));
       expect(e).toMatchObject({ kind: "unavailable", indeterminate: false, retryable: true });
