@@ -144,10 +144,11 @@ function bridgeLifecycle(ipamType: Ipam, version: string, n: number) {
     "exec",
     `${PREFIX}-0`,
     "ping",
+    // sends until the first reply (a first packet may go while the veth is still coming up), for at most 5 s
     "-c",
     "1",
-    "-W",
-    "2",
+    "-w",
+    "5",
     addrs(added[1]!)[0]!.split("/")[0]!,
   ]);
   const checks = nss.map((ns) => cnitool("check", network, ns).status);

@@ -479,7 +479,7 @@ describe.skipIf(!IS_ROOT)(`containerd CRI with bridge + ${IPAM.type}`, () => {
       await h.stop();
       expect(h.leftovers()).toEqual([]);
       // their namespaces are gone, so are their veths (the kernel dismantles a dead namespace asynchronously)...
-      await waitFor("the orphans' veths to go", () => bridgePorts(n.bridge).length === 0, 10_000);
+      await waitFor("the orphans' veths to go", () => bridgePorts(n.bridge).length === 0, 60_000);
       // ...but no CNI DEL ever ran: the leases stay, as on a node whose runtime never comes back
       expect(
         leases(n)

@@ -114,7 +114,9 @@ describe("stdin and stdout at their limits", () => {
         return false;
       }
     };
-    for (let i = 0; i < 100000 && !blockedInWrite(); i++) await new Promise((r) => setImmediate(r));
+    // bounded by time, not by a count of turns: its fsyncs before the write may take seconds on a busy disk
+    const deadline = performance.now() + 60_000;
+    while (performance.now() < deadline && !blockedInWrite()) await new Promise((r) => setTimeout(r, 2));
     expect(blockedInWrite()).toBe(true);
     let out = "";
     child.stdout.on("data", (d) => (out += d));
