@@ -5,6 +5,7 @@
 // a dead node's blocks released.
 // Every test checks the one thing that matters: no address is ever held by two containers at once, across nodes.
 import { spawnSync } from "node:child_process";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../test/agent-process.js";
@@ -492,6 +493,31 @@ describe("cluster pools on etcd", () => {
     expect(a150.status, a150.stdout).toBe(0);
     expect(owners(small).get(`${base}.144/28`)).toBe("node-a");
   });
+
+  it("agent socket: a client that sends no whole request is cut (past 64 KiB at once, silent ones after the wait); others are served meanwhile", async () => {
+    const b = nodes[1]!;
+    const open = async (data?: string) => {
+      const s = createConnection(b.socket);
+      s.on("error", () => undefined);
+      const closed = new Promise<void>((r) => s.on("close", () => r()));
+      await new Promise((r) => s.once("connect", r));
+      if (data !== undefined) s.write(data);
+      return { s, closed };
+    };
+    const silent = await open();
+    const partial = await open('{"op":"ping"'); // no newline: not yet a request
+    const flood = await open("x".repeat(70 << 10));
+    await flood.closed;
+    expect(silent.s.destroyed || partial.s.destroyed, "the idle ones were cut before the flood").toBe(false);
+    // the agent still answers others while those two hold their sockets
+    const asking = await open('{"op":"ping"}\n');
+    let answer = "";
+    asking.s.on("data", (d) => (answer += d));
+    await asking.closed;
+    expect(JSON.parse(answer)).toMatchObject({ ok: true, node: "node-b" });
+    // and the idle ones are cut too, once the request wait (10 s) is over: a hang here fails on the test's timeout
+    await Promise.all([silent.closed, partial.closed]);
+  }, 60_000);
 
   it("release-node: refused while the node lives; after its agent stopped, its blocks return; back, it claims again what it uses", async () => {
     const net = network();
