@@ -153,6 +153,8 @@ type Outcome =
     };
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+/** The least time left worth starting another round of attempts with, after a backoff. */
+const MIN_ATTEMPT_MS = 50;
 const DEFAULT_TIMEOUT_MS = 5000;
 
 export class EtcdClient {
@@ -334,7 +336,8 @@ export class EtcdClient {
           attempts,
         );
       }
-      if (Date.now() + backoff >= deadline) {
+      // another round only with room for an answer: an attempt started with a few ms left only adds a timeout
+      if (Date.now() + backoff + MIN_ATTEMPT_MS >= deadline) {
         throw new EtcdError(
           timedOut ? "timeout" : "unavailable",
           `etcd: ${path}: no endpoint could serve: ${summary(attempts)}`,
