@@ -648,7 +648,9 @@ export class ClusterTier {
         // answer before the plugin stops waiting: its time left, less a margin for the answer's way back
         const arrived = performance.now();
         const timeoutMs = typeof req.timeoutMs === "number" ? Math.max(100, req.timeoutMs - 300) : undefined;
+        let started = false;
         const work = this.serialized(n, async (): Promise<AgentAnswer> => {
+          started = true;
           // the plugin has stopped waiting (this waited behind slow work): nobody wants this claim any more
           if (timeoutMs !== undefined && performance.now() - arrived >= timeoutMs)
             return { ok: false, reason: "unavailable", msg: "too late" };
@@ -671,7 +673,7 @@ export class ClusterTier {
                 resolve({
                   ok: false,
                   reason: "unavailable",
-                  msg: `no claim got through in time (it waited behind other work on ${n.name}; last etcd error: ${this.lastEtcdError || "none"})`,
+                  msg: `no claim got through in time (${started ? "etcd did not answer it" : `it waited behind other work on ${n.name}`}; last etcd error: ${this.lastEtcdError || "none"})`,
                 }),
               timeoutMs,
             ).unref(),
