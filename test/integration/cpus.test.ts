@@ -75,7 +75,7 @@ describe("every CPU gives the same answers", () => {
         s
           .replaceAll(join(dir, "native"), "$DATA")
           .replaceAll(join(dir, "other"), "$DATA")
-          .replace(/\b\d+[smhd]\b/g, "<age>")
+          .replace(/\b\d{1,3}s\b/g, "<age>") // seconds only: a whole run takes well under 2 minutes
           .replace(/ {2,}/g, "  ");
       expect(other.outputs.map(tidy)).toEqual(native.outputs.map(tidy));
       expect(other.files).toEqual(native.files);

@@ -488,18 +488,17 @@ describe("3 members, TLS: races and failures", () => {
     const a = clientOf(cluster, { endpoints: [0, 1, 2].map((i) => cluster.endpoints[i]!) });
     const b = clientOf(cluster, { endpoints: [2, 1, 0].map((i) => cluster.endpoints[i]!) });
     try {
-      // connections made first, and each client sends first for half the keys: who wins a key is then not
-      // decided by whose TLS handshakes a busy machine happened to finish first
+      // one key at a time, both claims sent together, each client first for half the keys: who wins a key is then
+      // not decided by whose TLS handshakes a busy machine finished first (100 keys at once open a dozen per client)
       await Promise.all([a.get("race/warm-up"), b.get("race/warm-up")]);
       const keys = Array.from({ length: 100 }, (_, i) => `race/blocks/10.2.${i}.0/24`);
-      const outcomes = await Promise.all(
-        keys.map(async (key, i) => {
-          const ca = () => claim(a, key, `a:${key}`);
-          const cb = () => claim(b, key, `b:${key}`);
-          const [ra, rb] = i % 2 === 0 ? await Promise.all([ca(), cb()]) : (await Promise.all([cb(), ca()])).reverse();
-          return { key, a: ra!.owner, b: rb!.owner };
-        }),
-      );
+      const outcomes: { key: string; a: boolean; b: boolean }[] = [];
+      for (const [i, key] of keys.entries()) {
+        const ca = () => claim(a, key, `a:${key}`);
+        const cb = () => claim(b, key, `b:${key}`);
+        const [ra, rb] = i % 2 === 0 ? await Promise.all([ca(), cb()]) : (await Promise.all([cb(), ca()])).reverse();
+        outcomes.push({ key, a: ra!.owner, b: rb!.owner });
+      }
       for (const o of outcomes) expect(Number(o.a) + Number(o.b), o.key).toBe(1);
       const stored = new Map((await a.range("race/")).map((kv) => [kv.key, kv]));
       expect(stored.size).toBe(100);
