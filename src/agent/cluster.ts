@@ -238,10 +238,19 @@ export class ClusterTier {
   }
 
   private lastEtcdError = "";
+  private lastEtcdErrorAt = 0;
+
+  /** The last etcd error and how long ago it was: it may be older than the trouble at hand. */
+  private lastEtcdErrorText(): string {
+    if (!this.lastEtcdError) return "no etcd error so far";
+    const ago = ((performance.now() - this.lastEtcdErrorAt) / 1000).toFixed(1);
+    return `last etcd error ${ago} s ago: ${this.lastEtcdError}`;
+  }
 
   private etcdError(what: string, e: unknown): void {
     this.stats.etcdErrors++;
     this.lastEtcdError = (e as Error).message;
+    this.lastEtcdErrorAt = performance.now();
     this.o.log("warn", `etcd: ${what}`, { error: (e as Error).message });
   }
 
@@ -673,7 +682,7 @@ export class ClusterTier {
                 resolve({
                   ok: false,
                   reason: "unavailable",
-                  msg: `no claim got through in time (${started ? "etcd did not answer it" : `it waited behind other work on ${n.name}`}; last etcd error: ${this.lastEtcdError || "none"})`,
+                  msg: `no claim got through in time (${started ? "etcd did not answer it" : `it waited behind other work on ${n.name}`}; ${this.lastEtcdErrorText()})`,
                 }),
               timeoutMs,
             ).unref(),
