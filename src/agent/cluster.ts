@@ -237,20 +237,18 @@ export class ClusterTier {
     return sleepUnlessAborted(ms, this.abort.signal);
   }
 
-  private lastEtcdError = "";
-  private lastEtcdErrorAt = 0;
+  private lastEtcdError: { message: string; at: number } | undefined;
 
   /** The last etcd error and how long ago it was: it may be older than the trouble at hand. */
   private lastEtcdErrorText(): string {
     if (!this.lastEtcdError) return "no etcd error so far";
-    const ago = ((performance.now() - this.lastEtcdErrorAt) / 1000).toFixed(1);
-    return `last etcd error ${ago} s ago: ${this.lastEtcdError}`;
+    const ago = ((performance.now() - this.lastEtcdError.at) / 1000).toFixed(1);
+    return `last etcd error ${ago} s ago: ${this.lastEtcdError.message}`;
   }
 
   private etcdError(what: string, e: unknown): void {
     this.stats.etcdErrors++;
-    this.lastEtcdError = (e as Error).message;
-    this.lastEtcdErrorAt = performance.now();
+    this.lastEtcdError = { message: (e as Error).message, at: performance.now() };
     this.o.log("warn", `etcd: ${what}`, { error: (e as Error).message });
   }
 
