@@ -53,6 +53,13 @@ function owners(net: NetSpec): Map<string, string> {
   return out;
 }
 
+/**
+ * Why a claim failed while etcd could not answer: its own etcd error or, when it queued behind the agent's pass that
+ * was itself waiting on etcd (or etcd never answered it), the agent's timeout, with the last etcd error it saw.
+ */
+const CLAIM_FAILED_ON_ETCD =
+  /(etcd: |no claim got through in time \((it waited behind other work on cn\d+|etcd did not answer it); (last etcd error \d|no etcd error so far))/;
+
 const ipNum = (ip: string) => ip.split(".").reduce((n, x) => n * 256 + Number(x), 0);
 const inCidr = (ip: string, cidr: string) => {
   const [base, bits] = cidr.split("/");
@@ -82,7 +89,7 @@ async function expectConsistent(net: NetSpec): Promise<void> {
     const files = nodes.map(fileOf);
     return { leases, files, byEtcd: owners(net) };
   };
-  let last = snapshot();
+  let last!: ReturnType<typeof snapshot>; // until reads it at once
   await until(
     "the files and etcd to agree",
     () => {
@@ -248,7 +255,9 @@ describe("cluster pools on etcd", () => {
     for (const f of c.failures) {
       expect(f.json.code, f.stdout).toBe(11);
       expect(f.json.msg).toMatch(
-        /^failed to allocate for range 0: cluster network cn\d+: no free address in this node's blocks, and no block could be claimed: (etcd: |no claim got through in time \((it waited behind other work on cn\d+|etcd did not answer it); (last etcd error \d|no etcd error so far))/,
+        new RegExp(
+          `^failed to allocate for range 0: cluster network cn\\d+: no free address in this node's blocks, and no block could be claimed: ${CLAIM_FAILED_ON_ETCD.source}`,
+        ),
       );
     }
     // a leader again (two members elect one): claims work, whoever leads
@@ -275,10 +284,7 @@ describe("cluster pools on etcd", () => {
     const took = performance.now() - t0;
     console.log(`quorum lost: ${free} ADDs from owned blocks, then a claim failed in ${took.toFixed(0)} ms`);
     expect(o.json.code).toBe(11);
-    // its own etcd error, or, when it queued behind the agent's pass that was waiting on etcd, that pass's error
-    expect(o.json.msg).toMatch(
-      /no block could be claimed: (etcd: |no claim got through in time \((it waited behind other work on cn\d+|etcd did not answer it); (last etcd error \d|no etcd error so far))/,
-    );
+    expect(o.json.msg).toMatch(new RegExp(`no block could be claimed: ${CLAIM_FAILED_ON_ETCD.source}`));
     expect(took).toBeLessThan(3000 + 5000); // the claim timeout, and room for a slow machine
     await etcd.restart(1);
     await etcd.restart(2);

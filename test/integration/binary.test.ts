@@ -5,6 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { until } from "../agent-process.js";
 import { cniEnv, ipamConfig, LOCAL_IPAM, plugin, removeDir, run, tempDir } from "../helpers.js";
 
 let dir: string;
@@ -115,8 +116,7 @@ describe("stdin and stdout at their limits", () => {
       }
     };
     // bounded by time, not by a count of turns: its fsyncs before the write may take seconds on a busy disk
-    const deadline = performance.now() + 60_000;
-    while (performance.now() < deadline && !blockedInWrite()) await new Promise((r) => setTimeout(r, 2));
+    await until("the plugin to block in write(1)", blockedInWrite, 60_000);
     expect(blockedInWrite()).toBe(true);
     let out = "";
     child.stdout.on("data", (d) => (out += d));
